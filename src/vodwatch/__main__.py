@@ -1,0 +1,3 @@
+from vodwatch.cli import main
+
+main()

@@ -1,0 +1,53 @@
+"""The ASGI application: routes, the one error handler, the access log."""
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+import vodwatch
+from vodwatch.api import beacons, catalog, health, report
+from vodwatch.api.access_log import AccessLog
+from vodwatch.api.incoming import Services
+from vodwatch.api.responses import (
+    error_response,
+    handle_http_exception,
+    handle_unexpected,
+    handle_vodwatch_error,
+)
+from vodwatch.errors import Unavailable, VodwatchError
+from vodwatch.store.database import Database
+
+
+async def handle_database_down(_request: Request, _error: Exception) -> Response:
+    return error_response(Unavailable("database unavailable; try again shortly"))
+
+
+def create_app(db: Database, *, clock: Callable[[], float] = time.time) -> FastAPI:
+    """The service on an open (and migrated) database; ``clock`` returns unix seconds."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="vodwatch",
+        version=vodwatch.__version__,
+        summary="How much of each video each viewer really watched, and for how long.",
+        lifespan=lifespan,
+    )
+    app.state.services = Services(db=db, clock=clock)
+    for module in (report, catalog, beacons, health):
+        app.include_router(module.router)
+    app.add_exception_handler(VodwatchError, handle_vodwatch_error)
+    app.add_exception_handler(HTTPException, handle_http_exception)
+    app.add_exception_handler(OperationalError, handle_database_down)
+    app.add_exception_handler(Exception, handle_unexpected)
+    app.add_middleware(AccessLog)
+    return app

@@ -1,0 +1,124 @@
+"""Who is calling: a customer backend signing with Tk headers, or a player holding a playback
+token. Unknown authkeys, bad signatures and forged tokens all get one answer (40003)."""
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from vodwatch.errors import InvalidCredentials, InvalidParameter, MissingAuth, StaleTimestamp
+from vodwatch.playback_token import PlaybackClaims, verify_playback_token
+from vodwatch.signing import (
+    TIMESTAMP_WINDOW_SECONDS,
+    is_signature_valid,
+    is_timestamp_fresh,
+    sign_request,
+)
+from vodwatch.store.database import Database
+from vodwatch.store.tenants import Tenant, find_tenant
+
+TENANT_CACHE_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """What auth and the handlers need of one HTTP request, read once on the event loop."""
+
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+
+class TenantDirectory:
+    """Tenants by authkey, cached for a few seconds so most requests skip the tenants table.
+
+    A change made with the CLI (new tenant, allowed origins) is seen within
+    ``TENANT_CACHE_SECONDS``; unknown authkeys are not cached.
+    """
+
+    def __init__(self, db: Database, ttl_seconds: float = TENANT_CACHE_SECONDS) -> None:
+        self._db = db
+        self._ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, Tenant]] = {}
+        self._lock = threading.Lock()
+
+    def find(self, authkey: str) -> Tenant | None:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(authkey)
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        with self._db.read() as conn:
+            tenant = find_tenant(conn, authkey)
+        if tenant is not None:
+            with self._lock:
+                self._cache[authkey] = (now, tenant)
+        return tenant
+
+
+def has_server_auth(incoming: Incoming) -> bool:
+    return "tk-authkey" in incoming.headers
+
+
+def authenticate_server(incoming: Incoming, directory: TenantDirectory, now: float) -> Tenant:
+    """Check the Tk headers and the request signature (SPEC §5)."""
+    headers = incoming.headers
+    version = headers.get("version")
+    if version is not None and version != "v2":
+        raise InvalidParameter(f"header version must be v2 (or absent), got {version!r}")
+    for name in ("Tk-authkey", "Timestamp", "Tk-token"):
+        if not headers.get(name.lower()):
+            raise MissingAuth(f"header {name} is required")
+    authkey, timestamp, token = headers["tk-authkey"], headers["timestamp"], headers["tk-token"]
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+        raise MissingAuth(f"header Timestamp must be unix seconds, got {timestamp!r}")
+    if not is_timestamp_fresh(int(timestamp), now):
+        raise StaleTimestamp(
+            f"header Timestamp {timestamp} is more than {TIMESTAMP_WINDOW_SECONDS} s away from "
+            f"the server clock ({int(now)})"
+        )
+    tenant = directory.find(authkey)
+    if tenant is None or not _is_signed_by(tenant, incoming, timestamp, token):
+        raise InvalidCredentials("invalid credentials: unknown Tk-authkey or bad Tk-token")
+    return tenant
+
+
+def authenticate_player(
+    token: str, directory: TenantDirectory, now: float
+) -> tuple[Tenant, PlaybackClaims]:
+    """Verify a playback token; the tenant is the token's issuer."""
+    found: dict[str, Tenant] = {}
+
+    def secret_for(authkey: str) -> str | None:
+        tenant = directory.find(authkey)
+        if tenant is None:
+            return None
+        found[authkey] = tenant
+        return tenant.secret
+
+    claims = verify_playback_token(token, secret_for, now)
+    return found[claims.authkey], claims
+
+
+def _is_signed_by(tenant: Tenant, incoming: Incoming, timestamp: str, token: str) -> bool:
+    # The path is signed as decoded, or percent-encoded per RFC 3986: both name the same
+    # resource, and clients differ in which one they have at hand.
+    paths = {incoming.path, quote(incoming.path, safe="/-._~")}
+    return any(
+        is_signature_valid(
+            sign_request(
+                tenant.secret,
+                tenant.authkey,
+                timestamp,
+                incoming.method,
+                path,
+                incoming.query,
+                incoming.body,
+            ),
+            token,
+        )
+        for path in paths
+    )

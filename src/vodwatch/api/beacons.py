@@ -1,0 +1,117 @@
+"""``POST /vod/webapi/beacon``: beacons from players (playback token) and servers (Tk headers)."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from vodwatch.api.auth import (
+    Incoming,
+    authenticate_player,
+    authenticate_server,
+    has_server_auth,
+)
+from vodwatch.api.incoming import Services, parse_json, read_incoming
+from vodwatch.api.responses import success
+from vodwatch.beacon.model import MAX_BEACONS_PER_REQUEST, parse_beacons
+from vodwatch.errors import InvalidParameter
+from vodwatch.ingest.apply import IngestResult, ingest_beacons
+from vodwatch.playback_token import PlaybackClaims
+from vodwatch.store.tenants import Tenant
+
+router = APIRouter()
+ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain")
+
+BEACON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["sessionId", "seq"],
+    "properties": {
+        "token": {"type": "string", "description": "playback JWT (players only)"},
+        "sessionId": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
+        "seq": {"type": "integer", "minimum": 1},
+        "segments": {
+            "type": "array",
+            "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+            "description": "media-time ranges [start, end] in seconds played since the "
+            "previous beacon",
+        },
+        "playedMs": {"type": "integer", "minimum": 0},
+        "position": {"type": "number", "minimum": 0},
+        "ended": {"type": "boolean"},
+        "duration": {"type": "number", "exclusiveMinimum": 0},
+        "userId": {"type": "string", "description": "server beacons only"},
+        "userName": {"type": "string", "description": "server beacons only"},
+        "assetId": {"type": "string", "description": "server beacons only"},
+        "startedAt": {"type": "integer", "description": "server beacons only, unix seconds"},
+    },
+}
+
+
+@router.post(
+    "/vod/webapi/beacon",
+    summary="Report viewing: one beacon or an array of them",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                media_type: {
+                    "schema": {
+                        "oneOf": [
+                            BEACON_SCHEMA,
+                            {
+                                "type": "array",
+                                "items": BEACON_SCHEMA,
+                                "maxItems": MAX_BEACONS_PER_REQUEST,
+                            },
+                        ]
+                    }
+                }
+                for media_type in ACCEPTED_CONTENT_TYPES
+            },
+        }
+    },
+)
+async def post_beacons(request: Request) -> Response:
+    """Idempotent per (sessionId, seq); all beacons of a request are stored, or none."""
+    services: Services = request.app.state.services
+    incoming = await read_incoming(request)
+    result = await run_in_threadpool(receive_beacons, services, incoming)
+    return success(
+        {
+            "accepted": result.accepted,
+            "duplicates": result.duplicates,
+            "statuses": result.statuses,
+        }
+    )
+
+
+def receive_beacons(services: Services, incoming: Incoming) -> IngestResult:
+    content_type = incoming.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and content_type not in ACCEPTED_CONTENT_TYPES:
+        raise InvalidParameter(
+            f"Content-Type must be application/json or text/plain, got {content_type!r}"
+        )
+    now = services.clock()
+    is_trusted = has_server_auth(incoming)
+    if is_trusted:
+        tenant = authenticate_server(incoming, services.directory, now)
+        beacons = parse_beacons(parse_json(incoming.body), claims_for=None, now_seconds=now)
+    else:
+        tenants: dict[int, Tenant] = {}
+        verified: dict[str, PlaybackClaims] = {}
+
+        def claims_for(token: str) -> PlaybackClaims:
+            if token not in verified:
+                tenant, verified[token] = authenticate_player(token, services.directory, now)
+                tenants[tenant.tenant_id] = tenant
+            return verified[token]
+
+        beacons = parse_beacons(parse_json(incoming.body), claims_for=claims_for, now_seconds=now)
+        if len(tenants) != 1:
+            raise InvalidParameter("all beacons of one request must carry tokens of one tenant")
+        (tenant,) = tenants.values()
+    now_ms = int(now * 1000)
+    return services.db.run_write(
+        lambda conn: ingest_beacons(conn, tenant.tenant_id, beacons, now_ms, is_trusted=is_trusted)
+    )

@@ -1,0 +1,112 @@
+"""``PUT`` and ``GET /vod/webapi/media/{assetId}``: the catalog of videos (SPEC §8)."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from vodwatch.api.auth import Incoming, authenticate_server
+from vodwatch.api.incoming import Services, parse_json, read_incoming
+from vodwatch.api.responses import success
+from vodwatch.beacon.model import MAX_MEDIA_SECONDS
+from vodwatch.errors import InvalidParameter, NotFound
+from vodwatch.formats import format_duration, seconds_to_ms
+from vodwatch.store.catalog import Asset, get_asset, put_asset
+from vodwatch.validation import require_identifier, require_number, require_text
+
+router = APIRouter()
+MEDIA_FIELDS = ("videoTitle", "duration")
+ASSET_ID_PARAMETER = {
+    "name": "assetId",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+}
+
+
+@router.put(
+    "/vod/webapi/media/{asset_id}",
+    summary="Create or update a video in the catalog",
+    openapi_extra={
+        "parameters": [ASSET_ID_PARAMETER],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": list(MEDIA_FIELDS),
+                        "properties": {
+                            "videoTitle": {"type": "string"},
+                            "duration": {"type": "number", "exclusiveMinimum": 0},
+                        },
+                    }
+                }
+            },
+        },
+    },
+)
+async def put_media(request: Request) -> Response:
+    """The catalog is authoritative for title and duration: reports use it at query time."""
+    services: Services = request.app.state.services
+    incoming = await read_incoming(request)
+    asset_id = request.path_params["asset_id"]
+    asset, is_new = await run_in_threadpool(save_media, services, incoming, asset_id)
+    return success({**render_asset(asset), "created": is_new})
+
+
+@router.get(
+    "/vod/webapi/media/{asset_id}",
+    summary="One video of the catalog, in Talk-cloud's media-detail shape",
+    openapi_extra={"parameters": [ASSET_ID_PARAMETER]},
+)
+async def get_media(request: Request) -> Response:
+    services: Services = request.app.state.services
+    incoming = await read_incoming(request)
+    asset_id = request.path_params["asset_id"]
+    asset = await run_in_threadpool(find_media, services, incoming, asset_id)
+    return success(render_asset(asset))
+
+
+def save_media(services: Services, incoming: Incoming, asset_id: str) -> tuple[Asset, bool]:
+    tenant = authenticate_server(incoming, services.directory, services.clock())
+    asset_id = require_identifier("assetId", asset_id)
+    body = parse_json(incoming.body)
+    if not isinstance(body, dict):
+        raise InvalidParameter('body must be an object {"videoTitle": ..., "duration": ...}')
+    for name in body:
+        if name not in MEDIA_FIELDS:
+            raise InvalidParameter(f"unknown field '{name}'; known: videoTitle, duration")
+    for name in MEDIA_FIELDS:
+        if name not in body:
+            raise InvalidParameter(f"{name} is required")
+    title = require_text("videoTitle", body["videoTitle"])
+    duration = require_number("duration", body["duration"], low=0, high=MAX_MEDIA_SECONDS)
+    if duration <= 0:
+        raise InvalidParameter(f"duration must be > 0 seconds, got {duration:g}")
+    duration_ms = seconds_to_ms(duration)
+    now_ms = services.now_ms()
+
+    def write(conn: Any) -> bool:
+        return put_asset(conn, tenant.tenant_id, asset_id, title, duration_ms, now_ms)
+
+    is_new = services.db.run_write(write)
+    return Asset(asset_id, title, duration_ms, True), is_new
+
+
+def find_media(services: Services, incoming: Incoming, asset_id: str) -> Asset:
+    tenant = authenticate_server(incoming, services.directory, services.clock())
+    with services.db.read() as conn:
+        asset = get_asset(conn, tenant.tenant_id, asset_id)
+    if asset is None:
+        raise NotFound(f"assetId {asset_id!r} is not in the catalog")
+    return asset
+
+
+def render_asset(asset: Asset) -> dict[str, Any]:
+    return {
+        "assetId": asset.asset_id,
+        "videoTitle": asset.title,
+        "duration": format_duration(asset.duration_ms),
+    }

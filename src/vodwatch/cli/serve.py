@@ -1,0 +1,96 @@
+"""``vodwatch serve``: run the HTTP service."""
+
+import os
+import sys
+import time
+
+import click
+import uvicorn
+
+from vodwatch.cli.options import database_url_option, open_database
+from vodwatch.logs import logging_config
+from vodwatch.settings import DATABASE_URL_ENV, DEFAULT_HOST, DEFAULT_PORT
+from vodwatch.store.database import Database, describe_url
+from vodwatch.store.migrate import SchemaError, require_current, upgrade
+from vodwatch.store.tenants import count_tenants, create_tenant
+
+
+@click.command()
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
+@database_url_option
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0, 256),
+    help="Worker processes; 0 means one per CPU core.",
+)
+@click.option(
+    "--first-tenant",
+    metavar="NAME",
+    help="If the database has no tenant yet, create one and print its credentials (once).",
+)
+@click.option(
+    "--no-upgrade",
+    is_flag=True,
+    help="Refuse to start on an older schema instead of upgrading it.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def serve(
+    host: str,
+    port: int,
+    database_url: str,
+    workers: int,
+    first_tenant: str | None,
+    no_upgrade: bool,
+    log_level: str,
+) -> None:
+    """Serve the API (beacons, catalog, report) until interrupted."""
+    database = open_database(database_url)
+    try:
+        if no_upgrade:
+            require_current(database)
+        else:
+            upgrade(database)
+        if first_tenant:
+            _create_first_tenant(database, first_tenant, host, port)
+    except SchemaError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        database.dispose()
+    click.echo(f"vodwatch on {describe_url(database_url)}, http://{host}:{port}", err=True)
+    os.environ[DATABASE_URL_ENV] = database_url  # each worker opens the database from it
+    uvicorn.run(
+        "vodwatch.api.factory:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers or os.cpu_count() or 1,
+        log_config=logging_config(log_level),
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _create_first_tenant(database: Database, name: str, host: str, port: int) -> None:
+    with database.write() as conn:
+        if count_tenants(conn):
+            return
+        created = create_tenant(conn, name, int(time.time() * 1000))
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    program = sys.argv[0] if sys.argv[0].endswith("vodwatch") else "vodwatch"
+    click.echo(
+        f"\nCreated the first tenant {created.name!r}. Its secret is shown only now:\n"
+        f"  authkey: {created.authkey}\n"
+        f"  secret:  {created.secret}\n\n"
+        "Try the report from another terminal:\n"
+        f"  {program} report --url http://{url_host}:{port} "
+        f"--authkey {created.authkey} --secret {created.secret}\n"
+    )

@@ -1,0 +1,78 @@
+"""Typed errors: every failure a client can cause, with its HTTP status and result code.
+
+One handler (``vodwatch.api.responses``) renders them all as ``{"result": code, "msg": text}``.
+Messages name what is wrong and never carry secrets, SQL or stack traces.
+"""
+
+from typing import ClassVar
+
+
+class VodwatchError(Exception):
+    """Base of every error a client sees."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[int] = 50000
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MissingAuth(VodwatchError):
+    """Auth headers or the playback token are missing or malformed."""
+
+    status = 401
+    code = 40001
+
+
+class StaleTimestamp(VodwatchError):
+    """``Timestamp`` is outside the allowed window around the server clock."""
+
+    status = 401
+    code = 40002
+
+
+class InvalidCredentials(VodwatchError):
+    """Unknown authkey, bad signature, forged or expired token: one answer for all."""
+
+    status = 401
+    code = 40003
+
+
+class InvalidParameter(VodwatchError):
+    """A parameter or field has a bad value; the message names it."""
+
+    status = 400
+    code = 40010
+
+
+class NotFound(VodwatchError):
+    status = 404
+    code = 40400
+
+
+class MethodNotAllowed(VodwatchError):
+    status = 405
+    code = 40500
+
+
+class PayloadTooLarge(VodwatchError):
+    status = 413
+    code = 41300
+
+
+class TooManyRequests(VodwatchError):
+    status = 429
+    code = 42900
+
+
+class InternalError(VodwatchError):
+    status = 500
+    code = 50000
+
+
+class Unavailable(VodwatchError):
+    """The database cannot be reached."""
+
+    status = 503
+    code = 50300

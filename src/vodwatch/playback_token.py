@@ -1,0 +1,134 @@
+"""Playback tokens (SPEC §5): short-lived HS256 JWTs that let a browser report one viewer's
+viewing of one video without ever holding the tenant secret.
+
+Claims: ``iss`` authkey, ``sub`` userId, ``name`` userName, ``aid`` assetId, optional ``title``
+and ``dur`` (seconds), ``exp`` at most 24 h ahead.
+"""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from vodwatch.errors import InvalidCredentials, MissingAuth
+from vodwatch.formats import seconds_to_ms
+
+MAX_LIFETIME_SECONDS = 24 * 3600
+CLOCK_LEEWAY_SECONDS = 60
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackClaims:
+    authkey: str
+    user_id: str
+    user_name: str | None
+    asset_id: str
+    title: str | None
+    duration_ms: int | None
+    expires_at: int
+
+
+def mint_playback_token(
+    authkey: str,
+    secret: str,
+    user_id: str,
+    asset_id: str,
+    *,
+    user_name: str | None = None,
+    title: str | None = None,
+    duration: float | None = None,
+    ttl_seconds: int = 6 * 3600,
+    now: float | None = None,
+) -> str:
+    """A playback token for one viewer and one video, valid ``ttl_seconds`` (at most 24 h)."""
+    if not 0 < ttl_seconds <= MAX_LIFETIME_SECONDS:
+        raise ValueError("ttl_seconds must be between 1 and 86400")
+    issued = int(time.time() if now is None else now)
+    claims: dict[str, Any] = {
+        "iss": authkey,
+        "sub": user_id,
+        "aid": asset_id,
+        "iat": issued,
+        "exp": issued + ttl_seconds,
+    }
+    if user_name is not None:
+        claims["name"] = user_name
+    if title is not None:
+        claims["title"] = title
+    if duration is not None:
+        claims["dur"] = duration
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def read_issuer(token: str) -> str:
+    """The ``iss`` claim, read before the signature is checked, to find the tenant's secret."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise MissingAuth("token: not a JWT") from None
+    issuer = claims.get("iss")
+    if not isinstance(issuer, str) or not issuer:
+        raise MissingAuth("token: claim 'iss' (the tenant authkey) is missing")
+    return issuer
+
+
+def verify_playback_token(
+    token: str, secret_for: Callable[[str], str | None], now: float
+) -> PlaybackClaims:
+    """Check signature, expiry and claims; raise ``InvalidCredentials`` for any forgery.
+
+    ``secret_for(authkey)`` returns the tenant secret, or None for an unknown authkey (which
+    gets the same answer as a bad signature).
+    """
+    authkey = read_issuer(token)
+    secret = secret_for(authkey)
+    if secret is None:
+        raise InvalidCredentials("token: invalid or expired playback token")
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "sub", "aid"], "verify_iat": False},
+            leeway=CLOCK_LEEWAY_SECONDS,
+        )
+    except jwt.PyJWTError:
+        raise InvalidCredentials("token: invalid or expired playback token") from None
+    # PyJWT compares exp with its own clock; ours is injectable, so check again.
+    expires_at = claims["exp"]
+    if not isinstance(expires_at, int) or expires_at + CLOCK_LEEWAY_SECONDS < now:
+        raise InvalidCredentials("token: invalid or expired playback token")
+    if expires_at > now + MAX_LIFETIME_SECONDS + CLOCK_LEEWAY_SECONDS:
+        raise InvalidCredentials("token: 'exp' is more than 24 h ahead")
+    return PlaybackClaims(
+        authkey=authkey,
+        user_id=_text_claim(claims, "sub", required=True) or "",
+        user_name=_text_claim(claims, "name"),
+        asset_id=_text_claim(claims, "aid", required=True) or "",
+        title=_text_claim(claims, "title"),
+        duration_ms=_duration_claim(claims.get("dur")),
+        expires_at=expires_at,
+    )
+
+
+def _text_claim(claims: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = claims.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise InvalidCredentials(f"token: claim '{name}' must be a non-empty string")
+    return value
+
+
+def _duration_claim(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidCredentials("token: claim 'dur' must be a number of seconds")
+    if value <= 0:
+        raise InvalidCredentials("token: claim 'dur' must be > 0")
+    return seconds_to_ms(value)

@@ -1,0 +1,146 @@
+"""One place that opens the database and runs transactions, for SQLite and PostgreSQL alike.
+
+Everything that touches the database goes through ``Database.read()`` or ``Database.write()``
+and a query function in ``vodwatch.store`` that takes the connection explicitly. The rest of the
+service never sees a dialect: ``upsert`` picks the dialect's ``INSERT ... ON CONFLICT``.
+"""
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+WRITE_ATTEMPTS = 6
+_WRITE_OPTION = "vodwatch_write"
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3; SQLite URLs pass unchanged."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url
+
+
+def describe_url(url: str) -> str:
+    """The URL without its password, fit for logs and messages."""
+    return make_url(normalize_url(url)).render_as_string(hide_password=True)
+
+
+class Database:
+    """An engine with the service's settings: WAL and full sync on SQLite, psycopg 3 on
+    PostgreSQL, and write transactions that take their locks up front."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = normalize_url(url)
+        parsed = make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            self.engine = _sqlite_engine(self.url, pool_size)
+        elif self.dialect == "postgresql":
+            self.engine = create_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+        else:
+            raise ValueError(
+                f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:///FILE "
+                "or postgresql://USER@HOST:PORT/DBNAME"
+            )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection whose statements share one snapshot until the block ends."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction, committed when the block ends and rolled back if it raises.
+
+        On SQLite it begins IMMEDIATE, so writers queue for the lock at the start instead of
+        failing at commit; committed means synced to disk (WAL, synchronous=FULL).
+        """
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{_WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    def run_write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a write transaction, again when the database asks for a retry
+        (a PostgreSQL deadlock or serialization failure, a SQLite lock that timed out)."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self.write() as conn:
+                    return work(conn)
+            except DBAPIError as error:
+                if attempt == WRITE_ATTEMPTS or not self._is_retryable(error):
+                    raise
+                log.info("write retried", extra={"attempt": attempt})
+                time.sleep(0.005 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def ping(self) -> None:
+        """Raise unless the database answers a trivial query."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def _is_retryable(self, error: DBAPIError) -> bool:
+        if self.is_sqlite:
+            return isinstance(error, OperationalError) and "locked" in str(error.orig)
+        return getattr(error.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+def upsert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT with ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _sqlite_engine(url: str, pool_size: int) -> Engine:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size * 3,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event, not pysqlite, decide how transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        is_write = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if is_write else "BEGIN")
+
+    return engine

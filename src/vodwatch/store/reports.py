@@ -1,0 +1,195 @@
+"""Report queries: one page of visits, or of viewer-and-video pairs, with the total count.
+
+Filters and order are applied in SQL on indexed columns; coverage (a JSON interval list per
+visit) is merged and clamped in Python for the rows of the page only.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Subquery,
+    and_,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+)
+
+from vodwatch.intervals import IntervalSet, union
+from vodwatch.report.params import ReportQuery
+from vodwatch.store.catalog import fold_title
+from vodwatch.store.schema import assets, viewers, visits
+from vodwatch.store.visits import decode_intervals
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    """One row of the report: a visit, or the visits of one viewer and video summed."""
+
+    user_id: str
+    user_name: str
+    asset_id: str
+    title: str
+    duration_ms: int | None
+    watch_ms: int
+    coverage: IntervalSet  # not clamped to the duration yet
+    started_at_ms: int  # of the visit, or of the pair's latest visit
+    last_seen_at_ms: int
+    session_id: str | None = None  # visits only
+    visit_count: int = 1
+
+
+def escape_like(text: str) -> str:
+    """``text`` as a literal inside a LIKE pattern with ``ESCAPE '\\'``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filters(tenant_id: int, query: ReportQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [visits.c.tenant_id == tenant_id]
+    if query.start_time is not None:
+        conditions.append(visits.c.started_at_ms >= query.start_time * 1000)
+    if query.end_time is not None:
+        # startedAt is compared in whole seconds: all of the end second is in range.
+        conditions.append(visits.c.started_at_ms < (query.end_time + 1) * 1000)
+    if query.user_id is not None:
+        conditions.append(visits.c.user_id == query.user_id)
+    if query.video_info is not None:
+        pattern = f"%{escape_like(fold_title(query.video_info))}%"
+        matching = select(assets.c.asset_id).where(
+            assets.c.tenant_id == tenant_id,
+            or_(
+                assets.c.asset_id == query.video_info,
+                assets.c.title_folded.like(pattern, escape="\\"),
+            ),
+        )
+        conditions.append(visits.c.asset_id.in_(matching))
+    return conditions
+
+
+def page_visits(
+    conn: Connection, tenant_id: int, query: ReportQuery
+) -> tuple[int, list[ReportRow]]:
+    """Total visits matching ``query`` and the requested page, newest first."""
+    conditions = _filters(tenant_id, query)
+    total = conn.execute(select(func.count()).select_from(visits).where(*conditions)).scalar_one()
+    if query.offset >= total:
+        return total, []
+    page = (
+        select(visits)
+        .where(*conditions)
+        .order_by(visits.c.started_at_ms.desc(), visits.c.session_id.desc())
+        .limit(query.page_size)
+        .offset(query.offset)
+        .subquery()
+    )
+    rows = conn.execute(
+        _with_names(
+            select(
+                page.c.session_id,
+                page.c.user_id,
+                page.c.asset_id,
+                page.c.watch_ms,
+                page.c.coverage,
+                page.c.started_at_ms,
+                page.c.last_seen_at_ms,
+            ),
+            page,
+            tenant_id,
+        ).order_by(page.c.started_at_ms.desc(), page.c.session_id.desc())
+    )
+    return total, [
+        ReportRow(
+            user_id=row.user_id,
+            user_name=row.user_name,
+            asset_id=row.asset_id,
+            title=row.title,
+            duration_ms=row.duration_ms,
+            watch_ms=row.watch_ms,
+            coverage=decode_intervals(row.coverage),
+            started_at_ms=row.started_at_ms,
+            last_seen_at_ms=row.last_seen_at_ms,
+            session_id=row.session_id,
+        )
+        for row in rows
+    ]
+
+
+def page_viewer_videos(
+    conn: Connection, tenant_id: int, query: ReportQuery
+) -> tuple[int, list[ReportRow]]:
+    """Total viewer-and-video pairs matching ``query`` and the requested page, ordered by each
+    pair's latest visit; watch time summed and coverage united over the pair's visits."""
+    conditions = _filters(tenant_id, query)
+    grouped = (
+        select(
+            visits.c.user_id,
+            visits.c.asset_id,
+            func.max(visits.c.started_at_ms).label("started_at_ms"),
+            func.max(visits.c.last_seen_at_ms).label("last_seen_at_ms"),
+            func.sum(visits.c.watch_ms).label("watch_ms"),
+            func.count().label("visit_count"),
+        )
+        .where(*conditions)
+        .group_by(visits.c.user_id, visits.c.asset_id)
+    )
+    total = conn.execute(select(func.count()).select_from(grouped.subquery())).scalar_one()
+    if query.offset >= total:
+        return total, []
+    page = (
+        grouped.order_by(
+            literal_column("started_at_ms").desc(),
+            visits.c.user_id.desc(),
+            visits.c.asset_id.desc(),
+        )
+        .limit(query.page_size)
+        .offset(query.offset)
+        .subquery()
+    )
+    pairs = conn.execute(
+        _with_names(select(page), page, tenant_id).order_by(
+            page.c.started_at_ms.desc(), page.c.user_id.desc(), page.c.asset_id.desc()
+        )
+    ).all()
+    coverage: dict[tuple[str, str], IntervalSet] = {}
+    keys = [(pair.user_id, pair.asset_id) for pair in pairs]
+    for user_id, asset_id, text in conn.execute(
+        select(visits.c.user_id, visits.c.asset_id, visits.c.coverage).where(
+            *conditions, tuple_(visits.c.user_id, visits.c.asset_id).in_(keys)
+        )
+    ):
+        key = (user_id, asset_id)
+        coverage[key] = union(coverage.get(key, []), decode_intervals(text))
+    return total, [
+        ReportRow(
+            user_id=pair.user_id,
+            user_name=pair.user_name,
+            asset_id=pair.asset_id,
+            title=pair.title,
+            duration_ms=pair.duration_ms,
+            watch_ms=int(pair.watch_ms),
+            coverage=coverage.get((pair.user_id, pair.asset_id), []),
+            started_at_ms=pair.started_at_ms,
+            last_seen_at_ms=pair.last_seen_at_ms,
+            visit_count=pair.visit_count,
+        )
+        for pair in pairs
+    ]
+
+
+def _with_names(
+    statement: Select[tuple[object, ...]], page: Subquery, tenant_id: int
+) -> Select[tuple[object, ...]]:
+    """Join a page to the catalog for titles, durations and viewer names."""
+    return (
+        statement.add_columns(assets.c.title, assets.c.duration_ms, viewers.c.user_name)
+        .join_from(
+            page,
+            assets,
+            and_(assets.c.tenant_id == tenant_id, assets.c.asset_id == page.c.asset_id),
+        )
+        .join(viewers, and_(viewers.c.tenant_id == tenant_id, viewers.c.user_id == page.c.user_id))
+    )

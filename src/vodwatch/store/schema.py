@@ -1,0 +1,91 @@
+"""Tables, as SQLAlchemy Core sees them. Migrations in ``store/migrations`` create them.
+
+Every table but ``tenants`` is keyed by ``tenant_id`` first, in its primary key and in every
+index, so a distributed PostgreSQL (Citus) can shard by tenant; ``tenants`` is small and
+would be a reference table there. Times are integer milliseconds since the epoch, coverage
+is integer milliseconds of media time.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("tenant_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False),
+    Column("authkey", String(64), nullable=False, unique=True),
+    Column("secret", String(128), nullable=False),
+    Column("allowed_origins", Text, nullable=False, server_default="[]"),  # JSON array
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("tenant_id", Integer, primary_key=True),
+    Column("asset_id", String(128), primary_key=True),
+    Column("title", Text, nullable=False, server_default=""),
+    Column("title_folded", Text, nullable=False, server_default=""),  # str.casefold() of title
+    Column("duration_ms", BigInteger, nullable=True),  # None: not known yet
+    # True once the catalog endpoint set it: beacons then never change title or duration.
+    Column("is_cataloged", Boolean, nullable=False, server_default=false()),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.tenant_id"]),
+)
+
+viewers = Table(
+    "viewers",
+    metadata,
+    Column("tenant_id", Integer, primary_key=True),
+    Column("user_id", String(128), primary_key=True),
+    Column("user_name", Text, nullable=False, server_default=""),
+    Column("name_at_ms", BigInteger, nullable=False),  # when user_name was last reported
+    ForeignKeyConstraint(["tenant_id"], ["tenants.tenant_id"]),
+)
+
+visits = Table(
+    "visits",
+    metadata,
+    Column("tenant_id", Integer, primary_key=True),
+    Column("session_id", String(64), primary_key=True),
+    Column("user_id", String(128), nullable=False),
+    Column("asset_id", String(128), nullable=False),
+    Column("started_at_ms", BigInteger, nullable=False),
+    Column("last_seen_at_ms", BigInteger, nullable=False),
+    Column("watch_ms", BigInteger, nullable=False),
+    Column("coverage", Text, nullable=False),  # JSON [[start_ms, end_ms], ...], normal form
+    Column("covered_ms", BigInteger, nullable=False),  # measure of coverage, not clamped
+    Column("seqs", Text, nullable=False),  # JSON [[first, last + 1], ...] of seen seq numbers
+    Column("beacon_count", Integer, nullable=False),
+    Column("position_ms", BigInteger, nullable=True),
+    Column("position_seq", Integer, nullable=False),
+    Column("is_ended", Boolean, nullable=False),
+    ForeignKeyConstraint(["tenant_id", "asset_id"], ["assets.tenant_id", "assets.asset_id"]),
+    ForeignKeyConstraint(["tenant_id", "user_id"], ["viewers.tenant_id", "viewers.user_id"]),
+)
+
+Index("ix_visits_started", visits.c.tenant_id, visits.c.started_at_ms, visits.c.session_id)
+Index("ix_visits_user", visits.c.tenant_id, visits.c.user_id, visits.c.started_at_ms)
+Index("ix_visits_asset", visits.c.tenant_id, visits.c.asset_id, visits.c.started_at_ms)

@@ -1,0 +1,131 @@
+"""Visit queries for ingest: lock, insert, save.
+
+Locks are taken in ``session_id`` order so that two requests touching the same sessions on
+PostgreSQL wait for each other instead of deadlocking.
+"""
+
+import json
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Connection, and_, bindparam, select, update
+
+from vodwatch.ingest.visit import Visit
+from vodwatch.intervals import IntervalSet, measure
+from vodwatch.store.database import upsert
+from vodwatch.store.schema import visits
+
+_STATE_COLUMNS = (
+    visits.c.session_id,
+    visits.c.user_id,
+    visits.c.asset_id,
+    visits.c.started_at_ms,
+    visits.c.last_seen_at_ms,
+    visits.c.watch_ms,
+    visits.c.coverage,
+    visits.c.seqs,
+    visits.c.beacon_count,
+    visits.c.position_ms,
+    visits.c.position_seq,
+    visits.c.is_ended,
+)
+
+
+def lock_visits(conn: Connection, tenant_id: int, session_ids: Iterable[str]) -> dict[str, Visit]:
+    """The stored visits among ``session_ids``, locked until the transaction ends."""
+    wanted = sorted(set(session_ids))
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(*_STATE_COLUMNS)
+        .where(visits.c.tenant_id == tenant_id, visits.c.session_id.in_(wanted))
+        .order_by(visits.c.session_id)
+        .with_for_update()
+    )
+    found = {}
+    for row in rows:
+        found[row.session_id] = Visit(
+            session_id=row.session_id,
+            user_id=row.user_id,
+            asset_id=row.asset_id,
+            started_at_ms=row.started_at_ms,
+            last_seen_at_ms=row.last_seen_at_ms,
+            watch_ms=row.watch_ms,
+            coverage=decode_intervals(row.coverage),
+            seqs=decode_intervals(row.seqs),
+            beacon_count=row.beacon_count,
+            position_ms=row.position_ms,
+            position_seq=row.position_seq,
+            is_ended=bool(row.is_ended),
+        )
+    return found
+
+
+def insert_visits(conn: Connection, tenant_id: int, new: Sequence[Visit]) -> set[str]:
+    """Insert visits that do not exist yet; the session ids that were inserted.
+
+    A session another transaction created meanwhile is left alone (and not in the result).
+    """
+    inserted = set()
+    for visit in sorted(new, key=lambda visit: visit.session_id):
+        result = conn.execute(
+            upsert(conn, visits)
+            .values(_row(tenant_id, visit))
+            .on_conflict_do_nothing(index_elements=[visits.c.tenant_id, visits.c.session_id])
+        )
+        if result.rowcount == 1:
+            inserted.add(visit.session_id)
+    return inserted
+
+
+def save_visits(conn: Connection, tenant_id: int, changed: Sequence[Visit]) -> None:
+    """Write back visits read with ``lock_visits``."""
+    if not changed:
+        return
+    rows = [_row(tenant_id, visit) for visit in changed]
+    for row in rows:
+        row["key_tenant_id"] = row.pop("tenant_id")
+        row["key_session_id"] = row.pop("session_id")
+    conn.execute(
+        update(visits)
+        .where(
+            and_(
+                visits.c.tenant_id == bindparam("key_tenant_id"),
+                visits.c.session_id == bindparam("key_session_id"),
+            )
+        )
+        .values(
+            {
+                name: bindparam(name)
+                for name in rows[0]
+                if name not in ("key_tenant_id", "key_session_id")
+            }
+        ),
+        rows,
+    )
+
+
+def encode_intervals(intervals: IntervalSet) -> str:
+    return json.dumps(intervals, separators=(",", ":"))
+
+
+def decode_intervals(text: str) -> IntervalSet:
+    return [(start, end) for start, end in json.loads(text)]
+
+
+def _row(tenant_id: int, visit: Visit) -> dict[str, object]:
+    return {
+        "tenant_id": tenant_id,
+        "session_id": visit.session_id,
+        "user_id": visit.user_id,
+        "asset_id": visit.asset_id,
+        "started_at_ms": visit.started_at_ms,
+        "last_seen_at_ms": visit.last_seen_at_ms,
+        "watch_ms": visit.watch_ms,
+        "coverage": encode_intervals(visit.coverage),
+        "covered_ms": measure(visit.coverage),
+        "seqs": encode_intervals(visit.seqs),
+        "beacon_count": visit.beacon_count,
+        "position_ms": visit.position_ms,
+        "position_seq": visit.position_seq,
+        "is_ended": visit.is_ended,
+    }
