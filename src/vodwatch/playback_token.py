@@ -93,14 +93,24 @@ def verify_playback_token(
             token,
             secret,
             algorithms=[ALGORITHM],
-            options={"require": ["exp", "sub", "aid"], "verify_iat": False},
-            leeway=CLOCK_LEEWAY_SECONDS,
+            # Times are checked below against the service clock (which tests can move).
+            options={
+                "require": ["exp", "sub", "aid"],
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
         )
     except jwt.PyJWTError:
         raise InvalidCredentials("token: invalid or expired playback token") from None
-    # PyJWT compares exp with its own clock; ours is injectable, so check again.
     expires_at = claims["exp"]
-    if not isinstance(expires_at, int) or expires_at + CLOCK_LEEWAY_SECONDS < now:
+    not_before = claims.get("nbf", 0)
+    if (
+        not _is_number(expires_at)
+        or not _is_number(not_before)
+        or expires_at + CLOCK_LEEWAY_SECONDS < now
+        or not_before - CLOCK_LEEWAY_SECONDS > now
+    ):
         raise InvalidCredentials("token: invalid or expired playback token")
     if expires_at > now + MAX_LIFETIME_SECONDS + CLOCK_LEEWAY_SECONDS:
         raise InvalidCredentials("token: 'exp' is more than 24 h ahead")
@@ -111,8 +121,12 @@ def verify_playback_token(
         asset_id=_text_claim(claims, "aid", required=True) or "",
         title=_text_claim(claims, "title"),
         duration_ms=_duration_claim(claims.get("dur")),
-        expires_at=expires_at,
+        expires_at=int(expires_at),
     )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _text_claim(claims: dict[str, Any], name: str, *, required: bool = False) -> str | None:
