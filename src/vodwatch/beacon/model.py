@@ -90,7 +90,7 @@ def parse_beacons(
                 f"body holds {len(payload)} beacons; at most {MAX_BEACONS_PER_REQUEST} per request"
             )
         items = payload
-        prefix = lambda index: f"[{index}]."  # noqa: E731
+        prefix = lambda index: f"beacons[{index}]."  # noqa: E731
     else:
         raise InvalidParameter("body must be a beacon object or an array of beacons")
     return [
@@ -102,7 +102,7 @@ def _parse_one(
     item: object, where: str, claims_for: ClaimsLookup | None, now_seconds: float
 ) -> Beacon:
     if not isinstance(item, dict):
-        raise InvalidParameter(f"{where or 'body'} must be a beacon object")
+        raise InvalidParameter(f"{where.rstrip('.') or 'body'} must be a beacon object")
     allowed = SERVER_FIELDS if claims_for is None else PLAYER_FIELDS
     for name in item:
         if name not in allowed:

@@ -67,13 +67,14 @@ def insert_visits(conn: Connection, tenant_id: int, new: Sequence[Visit]) -> set
     """
     inserted = set()
     for visit in sorted(new, key=lambda visit: visit.session_id):
-        result = conn.execute(
+        created = conn.execute(
             upsert(conn, visits)
             .values(_row(tenant_id, visit))
             .on_conflict_do_nothing(index_elements=[visits.c.tenant_id, visits.c.session_id])
-        )
-        if result.rowcount == 1:
-            inserted.add(visit.session_id)
+            .returning(visits.c.session_id)
+        ).scalar_one_or_none()
+        if created is not None:
+            inserted.add(created)
     return inserted
 
 
