@@ -104,7 +104,9 @@ def http(db: Database, clock: FakeClock) -> Iterator[TestClient]:
 
 
 def client_for(http: TestClient, tenant: Tenant, clock: FakeClock) -> VodwatchClient:
-    return VodwatchClient("http://testserver", tenant.authkey, tenant.secret, http=http, clock=clock)
+    return VodwatchClient(
+        "http://testserver", tenant.authkey, tenant.secret, http=http, clock=clock
+    )
 
 
 @pytest.fixture

@@ -90,6 +90,13 @@ def test_player_beacons_any_order_any_number_of_times(db, http, clock: FakeClock
     for request in requests:
         client.send_player_beacons([{**b, "token": token} for b in request])
         clock.advance(3600)
-    allowed = [{**b, "playedMs": min(b["playedMs"], 4 * sum(
-        round(e * 1000) - round(s * 1000) for s, e in b["segments"]))} for b in beacons]
+    allowed = [
+        {
+            **b,
+            "playedMs": min(
+                b["playedMs"], 4 * sum(round(e * 1000) - round(s * 1000) for s, e in b["segments"])
+            ),
+        }
+        for b in beacons
+    ]
     assert observed_rows(client) == expected_rows(allowed)

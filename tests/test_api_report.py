@@ -26,8 +26,9 @@ def test_answers_in_the_seeds_exact_shape(client: VodwatchClient):
     client.put_media(ASSET, "999999", duration=1000)
     for _ in range(5):  # five visits of 60 s each over the first 60 s: the seed's rows
         client.send_beacons(
-            server_beacon(new_session_id(), 1, userName="张三", segments=[[0, 60]],
-                          played_ms=60_000)
+            server_beacon(
+                new_session_id(), 1, userName="张三", segments=[[0, 60]], played_ms=60_000
+            )
         )
     body = client.watch_report()
     ours, seed = type_shape(body), type_shape(SEED)
@@ -40,12 +41,14 @@ def test_answers_in_the_seeds_exact_shape(client: VodwatchClient):
     for row in body["data"]["data"]:
         assert list(row)[:6] == six  # the seed's fields first, in its order
         assert {key: type(row[key]).__name__ for key in six} == seed["data"]["data"][0]
-    assert body["result"] == 0 and body["msg"] == "成功"
-    assert body["data"]["total"] == 5 and body["data"]["last_page"] == 1
-    assert {(r["userId"], r["userName"], r["assetId"], r["videoTitle"], r["visitTime"],
-             r["visitRadio"]) for r in body["data"]["data"]} == {
-        ("李四", "张三", ASSET, "999999", "00:01:00", "6%")
-    }
+    assert body["result"] == 0
+    assert body["msg"] == "成功"
+    assert body["data"]["total"] == 5
+    assert body["data"]["last_page"] == 1
+    assert {
+        (r["userId"], r["userName"], r["assetId"], r["videoTitle"], r["visitTime"], r["visitRadio"])
+        for r in body["data"]["data"]
+    } == {("李四", "张三", ASSET, "999999", "00:01:00", "6%")}
 
 
 def test_pages_never_repeat_or_skip_rows_even_with_equal_start_times(client: VodwatchClient):
@@ -60,8 +63,9 @@ def test_pages_never_repeat_or_skip_rows_even_with_equal_start_times(client: Vod
     assert sorted(seen) == sorted(sessions)
     started = [row["startedAt"] for p in pages for row in p["data"]]
     assert started == sorted(started, reverse=True)
-    assert client.watch_report(page=2, pageSize=7)["data"]["data"] == (
-        client.watch_report(pageSize=21)["data"]["data"][7:14]
+    assert (
+        client.watch_report(page=2, pageSize=7)["data"]["data"]
+        == (client.watch_report(pageSize=21)["data"]["data"][7:14])
     )
 
 
@@ -76,8 +80,9 @@ def test_filters(client: VodwatchClient):
         ("王五", "a1", 1_764_000_300),
     ]
     for user, asset, started in rows:
-        client.send_beacons(server_beacon(new_session_id(), 1, user_id=user, asset_id=asset,
-                                          startedAt=started))
+        client.send_beacons(
+            server_beacon(new_session_id(), 1, user_id=user, asset_id=asset, startedAt=started)
+        )
 
     def pick(**params):
         return [(r["userId"], r["assetId"]) for r in report_rows(client, **params)]
@@ -107,12 +112,22 @@ def test_end_time_includes_the_whole_last_second(client: VodwatchClient, clock: 
 def test_group_by_viewer_and_video(client: VodwatchClient):
     client.put_media(ASSET, "Math", duration=100)
     first, second = new_session_id(), new_session_id()
-    client.send_beacons([
-        server_beacon(first, 1, segments=[[0, 30]], played_ms=30_000, startedAt=1_764_000_000),
-        server_beacon(second, 1, segments=[[20, 50]], played_ms=30_000, startedAt=1_764_000_500),
-        server_beacon(new_session_id(), 1, user_id="王五", segments=[[0, 10]], played_ms=10_000,
-                      startedAt=1_764_000_100),
-    ])
+    client.send_beacons(
+        [
+            server_beacon(first, 1, segments=[[0, 30]], played_ms=30_000, startedAt=1_764_000_000),
+            server_beacon(
+                second, 1, segments=[[20, 50]], played_ms=30_000, startedAt=1_764_000_500
+            ),
+            server_beacon(
+                new_session_id(),
+                1,
+                user_id="王五",
+                segments=[[0, 10]],
+                played_ms=10_000,
+                startedAt=1_764_000_100,
+            ),
+        ]
+    )
     rows = report_rows(client, groupBy="userVideo")
     assert [(r["userId"], r["visitTime"], r["visitRadio"], r["visits"]) for r in rows] == [
         ("李四", "00:01:00", "50%", 2),  # union of 0-30 and 20-50; latest visit first
@@ -131,8 +146,12 @@ def test_parameters_in_a_json_body_and_the_query_wins(client: VodwatchClient):
     client.send_beacons(server_beacon(new_session_id(), 1, user_id="b"))
     body_only = client.call("GET", "/vod/webapi/statistics/vod/watch", body={"userId": "a"})
     assert [r["userId"] for r in body_only["data"]["data"]] == ["a"]
-    both = client.call("GET", "/vod/webapi/statistics/vod/watch",
-                       params={"userId": "b"}, body={"userId": "a", "pageSize": 5})
+    both = client.call(
+        "GET",
+        "/vod/webapi/statistics/vod/watch",
+        params={"userId": "b"},
+        body={"userId": "a", "pageSize": 5},
+    )
     assert [r["userId"] for r in both["data"]["data"]] == ["b"]
     assert both["data"]["per_page"] == 5
     typed = client.call("GET", "/vod/webapi/statistics/vod/watch", body={"page": 1, "startTime": 0})
@@ -146,8 +165,9 @@ def test_blank_parameters_mean_not_given(client: VodwatchClient):
 
 
 def test_fixing_a_duration_fixes_every_report(client: VodwatchClient):
-    client.send_beacons(server_beacon(new_session_id(), 1, segments=[[0, 50]], played_ms=50_000,
-                                      duration=1000))
+    client.send_beacons(
+        server_beacon(new_session_id(), 1, segments=[[0, 50]], played_ms=50_000, duration=1000)
+    )
     assert report_rows(client)[0]["visitRadio"] == "5%"  # registered from the beacon
     client.put_media(ASSET, "Now in the catalog", duration=100)
     row = report_rows(client)[0]
@@ -173,11 +193,16 @@ def test_the_latest_user_name_is_shown(client: VodwatchClient, clock: FakeClock)
 
 def test_media_detail_shape(client: VodwatchClient):
     created = client.put_media(ASSET, "Math 101", duration=269.4)
-    assert created["data"] == {"assetId": ASSET, "videoTitle": "Math 101", "duration": "269",
-                               "created": True}
+    assert created["data"] == {
+        "assetId": ASSET,
+        "videoTitle": "Math 101",
+        "duration": "269",
+        "created": True,
+    }
     assert client.put_media(ASSET, "Math 101", duration=269)["data"]["created"] is False
     assert client.get_media(ASSET) == {
-        "result": 0, "msg": "成功",
+        "result": 0,
+        "msg": "成功",
         "data": {"assetId": ASSET, "videoTitle": "Math 101", "duration": "269"},
     }
     with pytest.raises(VodwatchAPIError) as missing:
@@ -194,4 +219,5 @@ def test_version_header(client: VodwatchClient):
     assert http.get(path, headers=headers).json()["result"] == 0
     headers["version"] = "v3"
     answer = http.get(path, headers=headers)
-    assert answer.status_code == 400 and "version" in answer.json()["msg"]
+    assert answer.status_code == 400
+    assert "version" in answer.json()["msg"]

@@ -1,5 +1,7 @@
 """Interval arithmetic against a per-millisecond set model."""
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -34,7 +36,7 @@ def test_normalize_covers_exactly_the_same_milliseconds(intervals):
 def test_normal_form_is_sorted_disjoint_and_not_touching(intervals):
     normal = normalize(intervals)
     assert all(start < end for start, end in normal)
-    assert all(a[1] < b[0] for a, b in zip(normal, normal[1:], strict=False))
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(normal))
     assert normalize(normal) == normal
 
 

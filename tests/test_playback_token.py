@@ -43,14 +43,18 @@ def test_round_trip():
         pytest.param(mint(iss=None), MissingAuth, id="no-issuer"),
         pytest.param("not-a-jwt", MissingAuth, id="garbage"),
         pytest.param(
-            jwt.encode({"iss": "tk_demo", "sub": "u", "aid": "a", "exp": NOW + 60},
-                       "wrong-secret-wrong-secret-wrong-secret", algorithm="HS256"),
+            jwt.encode(
+                {"iss": "tk_demo", "sub": "u", "aid": "a", "exp": NOW + 60},
+                "wrong-secret-wrong-secret-wrong-secret",
+                algorithm="HS256",
+            ),
             InvalidCredentials,
             id="forged-signature",
         ),
         pytest.param(
-            jwt.encode({"iss": "tk_demo", "sub": "u", "aid": "a", "exp": NOW + 60}, None,
-                       algorithm="none"),
+            jwt.encode(
+                {"iss": "tk_demo", "sub": "u", "aid": "a", "exp": NOW + 60}, None, algorithm="none"
+            ),
             InvalidCredentials,
             id="alg-none",
         ),

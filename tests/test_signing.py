@@ -34,7 +34,7 @@ def test_media_vector():
     assert token == "1ND8VGffRcloP2n3LKIEuJaAR3nrpdI+oUEsp6+p2GE="
 
 
-text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 
 
 @given(st.lists(st.tuples(text.filter(bool), text), max_size=6), st.randoms())

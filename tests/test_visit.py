@@ -69,8 +69,9 @@ def test_server_beacons_in_any_order_any_number_of_times(delivery):
     given_starts = [b.started_at_ms for b in beacons if b.started_at_ms is not None]
     assert visit.started_at_ms == min([T0, *given_starts])
     positioned = [b for b in beacons if b.position_ms is not None]
-    assert visit.position_ms == (max(positioned, key=lambda b: b.seq).position_ms
-                                 if positioned else None)
+    assert visit.position_ms == (
+        max(positioned, key=lambda b: b.seq).position_ms if positioned else None
+    )
     assert visit.is_ended == any(b.is_ended for b in beacons)
     assert replay(list(reversed(stream)), is_trusted=True) == visit
 
@@ -81,9 +82,7 @@ def test_player_beacons_in_any_order_when_the_clock_allows_them(delivery):
     # An hour between deliveries, and the first within the slack: only the media bound can
     # cut (4x the media played).
     visit = replay(stream, is_trusted=False, step_ms=3_600_000)
-    assert visit.watch_ms == sum(
-        min(b.played_ms, MIN_RATE_DIVISOR * b.media_ms) for b in beacons
-    )
+    assert visit.watch_ms == sum(min(b.played_ms, MIN_RATE_DIVISOR * b.media_ms) for b in beacons)
     assert visit.coverage == runs(ms_set(s for b in beacons for s in b.segments))
 
 
@@ -97,8 +96,7 @@ def test_a_normal_heartbeat_is_never_cut_even_when_late():
 def test_a_laptop_asleep_for_an_hour_does_not_gain_an_hour():
     visit = replay([beacon(1, [(0, 10_000)], 10_000)], is_trusted=False)
     # The tracker's wall clock says an hour of "playing"; the media moved 2 s.
-    apply_beacon(visit, beacon(2, [(10_000, 12_000)], 3_600_000), T0 + 3_600_000,
-                 is_trusted=False)
+    apply_beacon(visit, beacon(2, [(10_000, 12_000)], 3_600_000), T0 + 3_600_000, is_trusted=False)
     assert visit.watch_ms == 10_000 + 2_000 * MIN_RATE_DIVISOR
 
 
@@ -124,8 +122,12 @@ def test_watch_time_never_exceeds_the_server_clock():
     visit = replay([beacon(1)], is_trusted=False)
     for seq in range(2, 200):
         now = T0 + seq * 1_000  # a beacon a second, each claiming 10 s
-        apply_beacon(visit, beacon(seq, [(seq * 10_000, seq * 10_000 + 10_000)], 10_000), now,
-                     is_trusted=False)
+        apply_beacon(
+            visit,
+            beacon(seq, [(seq * 10_000, seq * 10_000 + 10_000)], 10_000),
+            now,
+            is_trusted=False,
+        )
         assert visit.watch_ms <= now - T0 + CLOCK_SLACK_MS
 
 

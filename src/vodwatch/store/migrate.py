@@ -12,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, text
 
 from vodwatch.store.database import Database
@@ -60,11 +61,18 @@ def read_schema_state(db: Database) -> SchemaState:
 
 def check_known(state: SchemaState) -> None:
     """Raise ``SchemaError`` for a revision this code does not know (a newer vodwatch's)."""
-    if state.current is not None and _scripts().get_revision(state.current) is None:
+    if state.current is not None and not _is_known_revision(state.current):
         raise SchemaError(
             f"the database schema is at revision {state.current}, newer than this vodwatch "
             f"knows (newest known: {state.head}); upgrade vodwatch, or use another database"
         )
+
+
+def _is_known_revision(revision: str) -> bool:
+    try:
+        return _scripts().get_revision(revision) is not None
+    except CommandError:
+        return False
 
 
 def upgrade(db: Database, revision: str = "head") -> SchemaState:
