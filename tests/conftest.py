@@ -9,6 +9,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -56,15 +57,19 @@ def postgres_schema_url(schema: str) -> str:
     return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema},public"
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each backend, dropped afterwards."""
-    if request.param == "sqlite":
+@contextmanager
+def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database of ``backend``, dropped afterwards."""
+    if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'vodwatch.db'}"
         return
     schema = f"test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(normalize_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
+        # Extensions live in public, shared by every test schema (dropping a test schema must
+        # not drop them); the migrations' CREATE EXTENSION IF NOT EXISTS then finds them.
+        for extension in ("pg_trgm", "btree_gin"):
+            conn.execute(text(f"CREATE EXTENSION IF NOT EXISTS {extension} SCHEMA public"))
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
         yield postgres_schema_url(schema)
@@ -72,6 +77,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each backend: the test runs once per backend."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_database_url(tmp_path: Path) -> Iterator[str]:
+    """An empty PostgreSQL database, for what only PostgreSQL has."""
+    if not POSTGRES_URL:
+        pytest.skip(SKIP_POSTGRES)
+    with fresh_database("postgresql", tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

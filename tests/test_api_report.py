@@ -69,7 +69,10 @@ def test_pages_never_repeat_or_skip_rows_even_with_equal_start_times(client: Vod
     )
 
 
-def test_filters(client: VodwatchClient):
+@pytest.mark.parametrize("listed", [1000, 0], ids=["assets-listed", "assets-joined"])
+def test_filters(client: VodwatchClient, listed: int, monkeypatch: pytest.MonkeyPatch):
+    # Matching videos are looked up first and listed, or (past the limit) joined in SQL.
+    monkeypatch.setattr("vodwatch.store.reports.MAX_LISTED_ASSETS", listed)
     client.put_media("a1", "数学 101: Limits", duration=100)
     client.put_media("a2", "STRASSE 50%_off", duration=100)
     client.put_media("a3", "Physics", duration=100)

@@ -3,13 +3,14 @@
 from fastapi import FastAPI
 
 from vodwatch.api.app import create_app
-from vodwatch.settings import database_url_from_environment
+from vodwatch.settings import database_url_from_environment, pool_size_from_environment
 from vodwatch.store.database import Database
 from vodwatch.store.migrate import require_current
 
 
 def app_from_environment() -> FastAPI:
-    """Open ``VODWATCH_DATABASE_URL``; refuse a schema that is not the current one."""
-    db = Database(database_url_from_environment())
+    """Open ``VODWATCH_DATABASE_URL`` (``VODWATCH_POOL_SIZE`` connections); refuse a schema
+    that is not the current one."""
+    db = Database(database_url_from_environment(), pool_size=pool_size_from_environment())
     require_current(db)
     return create_app(db)

@@ -9,7 +9,13 @@ import uvicorn
 
 from vodwatch.cli.options import database_url_option, open_database
 from vodwatch.logs import logging_config
-from vodwatch.settings import DATABASE_URL_ENV, DEFAULT_HOST, DEFAULT_PORT
+from vodwatch.settings import (
+    DATABASE_URL_ENV,
+    DEFAULT_HOST,
+    DEFAULT_POOL_SIZE,
+    DEFAULT_PORT,
+    POOL_SIZE_ENV,
+)
 from vodwatch.store.database import Database, describe_url
 from vodwatch.store.migrate import SchemaError, require_current, upgrade
 from vodwatch.store.tenants import count_tenants, create_tenant
@@ -25,6 +31,14 @@ from vodwatch.store.tenants import count_tenants, create_tenant
     show_default=True,
     type=click.IntRange(0, 256),
     help="Worker processes; 0 means one per CPU core.",
+)
+@click.option(
+    "--pool-size",
+    envvar=POOL_SIZE_ENV,
+    default=DEFAULT_POOL_SIZE,
+    show_default=True,
+    type=click.IntRange(1, 500),
+    help=f"Database connections per worker, and as many again under load (env {POOL_SIZE_ENV}).",
 )
 @click.option(
     "--first-tenant",
@@ -47,6 +61,7 @@ def serve(
     port: int,
     database_url: str,
     workers: int,
+    pool_size: int,
     first_tenant: str | None,
     no_upgrade: bool,
     log_level: str,
@@ -65,7 +80,9 @@ def serve(
     finally:
         database.dispose()
     click.echo(f"vodwatch on {describe_url(database_url)}, http://{host}:{port}", err=True)
-    os.environ[DATABASE_URL_ENV] = database_url  # each worker opens the database from it
+    # Each worker process opens the database from the environment.
+    os.environ[DATABASE_URL_ENV] = database_url
+    os.environ[POOL_SIZE_ENV] = str(pool_size)
     uvicorn.run(
         "vodwatch.api.factory:app_from_environment",
         factory=True,
