@@ -4,7 +4,7 @@ import click
 
 from vodwatch.cli.options import database_url_option, open_database
 from vodwatch.store.database import describe_url
-from vodwatch.store.migrate import SchemaError, read_schema_state, upgrade
+from vodwatch.store.migrate import SchemaError, check_known, read_schema_state, upgrade
 
 
 @click.group()
@@ -40,6 +40,9 @@ def db_status(database_url: str) -> None:
     database = open_database(database_url)
     try:
         state = read_schema_state(database)
+        check_known(state)
+    except SchemaError as error:
+        raise click.ClickException(str(error)) from None
     finally:
         database.dispose()
     verdict = "current" if state.is_current else "needs 'vodwatch db upgrade'"

@@ -36,7 +36,10 @@ def normalize_url(url: str) -> str:
 
 def describe_url(url: str) -> str:
     """The URL without its password, fit for logs and messages."""
-    return make_url(normalize_url(url)).render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is described, not raised
+        return "<unparsable database URL>"
 
 
 class Database:
