@@ -46,6 +46,13 @@ class InvalidParameter(VodwatchError):
     code = 40010
 
 
+class OriginNotAllowed(VodwatchError):
+    """A browser page on an origin the tenant has not allowed sent a beacon."""
+
+    status = 403
+    code = 40300
+
+
 class NotFound(VodwatchError):
     status = 404
     code = 40400

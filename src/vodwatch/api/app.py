@@ -3,12 +3,14 @@
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
 
 import vodwatch
 from vodwatch.api import beacons, catalog, health, report
@@ -22,6 +24,8 @@ from vodwatch.api.responses import (
 )
 from vodwatch.errors import Unavailable, VodwatchError
 from vodwatch.store.database import Database
+
+STATIC_DIRECTORY = Path(__file__).parent.parent / "static"
 
 
 async def handle_database_down(_request: Request, _error: Exception) -> Response:
@@ -45,6 +49,7 @@ def create_app(db: Database, *, clock: Callable[[], float] = time.time) -> FastA
     app.state.services = Services(db=db, clock=clock)
     for module in (report, catalog, beacons, health):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
     app.add_exception_handler(VodwatchError, handle_vodwatch_error)
     app.add_exception_handler(HTTPException, handle_http_exception)
     app.add_exception_handler(OperationalError, handle_database_down)

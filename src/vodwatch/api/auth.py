@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from vodwatch.errors import InvalidCredentials, InvalidParameter, MissingAuth, StaleTimestamp
+from vodwatch.origins import is_origin_allowed
 from vodwatch.playback_token import PlaybackClaims, verify_playback_token
 from vodwatch.signing import (
     TIMESTAMP_WINDOW_SECONDS,
@@ -16,7 +17,7 @@ from vodwatch.signing import (
     sign_request,
 )
 from vodwatch.store.database import Database
-from vodwatch.store.tenants import Tenant, find_tenant
+from vodwatch.store.tenants import Tenant, find_tenant, list_tenants
 
 TENANT_CACHE_SECONDS = 10.0
 
@@ -43,7 +44,25 @@ class TenantDirectory:
         self._db = db
         self._ttl = ttl_seconds
         self._cache: dict[str, tuple[float, Tenant]] = {}
+        self._origins: tuple[float, frozenset[str]] | None = None
         self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        """Forget what is cached: the next lookups read the tenants table."""
+        with self._lock:
+            self._cache.clear()
+            self._origins = None
+
+    def is_origin_known(self, origin: str) -> bool:
+        """Whether any tenant allows ``origin``: all a CORS preflight can ask, as it carries no
+        token. The beacon itself is then checked against its own tenant's origins."""
+        now = time.monotonic()
+        cached = self._origins
+        if cached is None or now - cached[0] >= self._ttl:
+            with self._db.read() as conn:
+                known = frozenset(o for t in list_tenants(conn) for o in t.allowed_origins)
+            cached = self._origins = (now, known)
+        return is_origin_allowed(origin, cached[1])
 
     def find(self, authkey: str) -> Tenant | None:
         now = time.monotonic()

@@ -13,10 +13,11 @@ from vodwatch.api.auth import (
     has_server_auth,
 )
 from vodwatch.api.incoming import Services, parse_json, read_incoming
-from vodwatch.api.responses import success
+from vodwatch.api.responses import error_response, success
 from vodwatch.beacon.model import MAX_BEACONS_PER_REQUEST, parse_beacons
-from vodwatch.errors import InvalidParameter
+from vodwatch.errors import InvalidParameter, OriginNotAllowed, VodwatchError
 from vodwatch.ingest.apply import IngestResult, ingest_beacons
+from vodwatch.origins import is_origin_allowed
 from vodwatch.playback_token import PlaybackClaims
 from vodwatch.store.tenants import Tenant
 
@@ -75,15 +76,47 @@ BEACON_SCHEMA: dict[str, Any] = {
 async def post_beacons(request: Request) -> Response:
     """Idempotent per (sessionId, seq); all beacons of a request are stored, or none."""
     services: Services = request.app.state.services
-    incoming = await read_incoming(request)
-    result = await run_in_threadpool(receive_beacons, services, incoming)
-    return success(
-        {
-            "accepted": result.accepted,
-            "duplicates": result.duplicates,
-            "statuses": result.statuses,
-        }
-    )
+    origin = request.headers.get("origin")
+    try:
+        incoming = await read_incoming(request)
+        result = await run_in_threadpool(receive_beacons, services, incoming)
+    except VodwatchError as error:
+        # Let a page of a known origin read why its beacon was refused.
+        is_known = origin is not None and await run_in_threadpool(
+            services.directory.is_origin_known, origin
+        )
+        return error_response(error, cors_headers(origin) if is_known else {"Vary": "Origin"})
+    data = {
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "statuses": result.statuses,
+    }
+    return success(data, headers=cors_headers(origin))
+
+
+@router.options("/vod/webapi/beacon", include_in_schema=False)
+async def preflight_beacons(request: Request) -> Response:
+    """CORS preflight (for a tracker that sends ``application/json``; ``text/plain`` and
+    ``sendBeacon`` need none). It carries no token, so any tenant's origins admit it."""
+    services: Services = request.app.state.services
+    origin = request.headers.get("origin")
+    if origin is None or not await run_in_threadpool(services.directory.is_origin_known, origin):
+        return error_response(
+            OriginNotAllowed(f"origin {origin} is not allowed"), {"Vary": "Origin"}
+        )
+    headers = {
+        **cors_headers(origin),
+        "Access-Control-Allow-Methods": "POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type",
+        "Access-Control-Max-Age": "600",
+    }
+    return Response(status_code=204, headers=headers)
+
+
+def cors_headers(origin: str | None) -> dict[str, str]:
+    if origin is None:
+        return {"Vary": "Origin"}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
 def receive_beacons(services: Services, incoming: Incoming) -> IngestResult:
@@ -111,6 +144,12 @@ def receive_beacons(services: Services, incoming: Incoming) -> IngestResult:
         if len(tenants) != 1:
             raise InvalidParameter("all beacons of one request must carry tokens of one tenant")
         (tenant,) = tenants.values()
+    origin = incoming.headers.get("origin")
+    if origin is not None and not is_origin_allowed(origin, tenant.allowed_origins):
+        raise OriginNotAllowed(
+            f"origin {origin} may not send beacons for this tenant: allow it with "
+            f"'vodwatch tenant set-origins AUTHKEY {origin}'"
+        )
     now_ms = int(now * 1000)
     return services.db.run_write(
         lambda conn: ingest_beacons(conn, tenant.tenant_id, beacons, now_ms, is_trusted=is_trusted)

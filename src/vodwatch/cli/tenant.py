@@ -6,16 +6,17 @@ import time
 import click
 
 from vodwatch.cli.options import database_url_option, open_database
+from vodwatch.origins import normalize_origin
 from vodwatch.store.database import Database
 from vodwatch.store.migrate import SchemaError, upgrade
-from vodwatch.store.tenants import Tenant, create_tenant, list_tenants
+from vodwatch.store.tenants import Tenant, create_tenant, list_tenants, set_allowed_origins
 
 MAX_NAME_LENGTH = 200
 
 
 @click.group()
 def tenant() -> None:
-    """Tenants (enterprises): create and list."""
+    """Tenants (enterprises): create, list, allowed browser origins."""
 
 
 def open_migrated(database_url: str) -> Database:
@@ -84,3 +85,25 @@ def tenant_list(as_json: bool, database_url: str) -> None:
         return
     for t in found:
         click.echo(f"{t.authkey}\t{t.name}\t{' '.join(t.allowed_origins) or '-'}")
+
+
+@tenant.command("set-origins")
+@click.argument("authkey")
+@click.argument("origins", nargs=-1)
+@database_url_option
+def tenant_set_origins(authkey: str, origins: tuple[str, ...], database_url: str) -> None:
+    """Allow browser pages on ORIGINS (e.g. https://learn.example.com, or * for any) to send
+    player beacons for the tenant AUTHKEY; replaces the list, none clears it."""
+    try:
+        normalized = sorted({normalize_origin(origin) for origin in origins})
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="ORIGINS") from None
+    database = open_migrated(database_url)
+    try:
+        with database.write() as conn:
+            if not set_allowed_origins(conn, authkey, normalized):
+                raise click.BadParameter("no tenant with this authkey", param_hint="AUTHKEY")
+    finally:
+        database.dispose()
+    click.echo(f"{authkey}: {' '.join(normalized) or 'no browser origin'} may send beacons")
+    click.echo("Running servers pick this up within 10 seconds.", err=True)
