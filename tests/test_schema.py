@@ -20,18 +20,20 @@ def test_every_key_and_index_starts_with_the_tenant(db: Database):
     assert {"assets", "viewers", "visits"} <= tables
     checked = 0
     for table in sorted(tables - REFERENCE_TABLES):
-        keys = [("primary key", inspector.get_pk_constraint(table)["constrained_columns"])]
+        keys: list[tuple[str, list[str | None]]] = [
+            ("primary key", list(inspector.get_pk_constraint(table)["constrained_columns"]))
+        ]
         keys += [(f"index {i['name']}", i["column_names"]) for i in inspector.get_indexes(table)]
         keys += [
-            (f"unique {u['name']}", u["column_names"])
+            (f"unique {u['name']}", list(u["column_names"]))
             for u in inspector.get_unique_constraints(table)
         ]
         keys += [
-            (f"foreign key to {f['referred_table']}", f["constrained_columns"])
+            (f"foreign key to {f['referred_table']}", list(f["constrained_columns"]))
             for f in inspector.get_foreign_keys(table)
         ]
         for name, columns in keys:
-            assert columns and columns[0] == "tenant_id", f"{table} {name}: {columns}"
+            assert columns[:1] == ["tenant_id"], f"{table} {name}: {columns}"
             checked += 1
     assert checked >= 10  # 3 primary keys, 3 visit indexes, 4 foreign keys (and more to come)
 
