@@ -58,6 +58,10 @@ def test_no_origin_allowed_by_default_but_non_browser_clients_pass(db, http, cli
     assert post(http, client, None).status_code == 200  # curl, a backend SDK: no Origin
 
 
+def test_pages_served_by_vodwatch_itself_need_no_allowance(http, client):
+    assert post(http, client, "http://testserver").status_code == 200
+
+
 def test_any_origin(db, http, tenant, client):
     allow(db, http, tenant, "*")
     assert post(http, client, "http://localhost:5173").headers["access-control-allow-origin"] == (

@@ -33,3 +33,9 @@ def is_origin_allowed(origin: str, allowed: Iterable[str]) -> bool:
         return normalize_origin(origin) in allowed
     except ValueError:
         return origin in allowed  # "null" and other opaque origins, listed verbatim
+
+
+def is_same_origin(origin: str, host: str) -> bool:
+    """Whether a page served by vodwatch itself sent the request (its ``Host`` header)."""
+    _, _, origin_host = origin.partition("://")
+    return bool(host) and origin_host.lower() == host.lower()

@@ -17,7 +17,7 @@ from vodwatch.api.responses import error_response, success
 from vodwatch.beacon.model import MAX_BEACONS_PER_REQUEST, parse_beacons
 from vodwatch.errors import InvalidParameter, OriginNotAllowed, VodwatchError
 from vodwatch.ingest.apply import IngestResult, ingest_beacons
-from vodwatch.origins import is_origin_allowed
+from vodwatch.origins import is_origin_allowed, is_same_origin
 from vodwatch.playback_token import PlaybackClaims
 from vodwatch.store.tenants import Tenant
 
@@ -145,7 +145,11 @@ def receive_beacons(services: Services, incoming: Incoming) -> IngestResult:
             raise InvalidParameter("all beacons of one request must carry tokens of one tenant")
         (tenant,) = tenants.values()
     origin = incoming.headers.get("origin")
-    if origin is not None and not is_origin_allowed(origin, tenant.allowed_origins):
+    if (
+        origin is not None
+        and not is_same_origin(origin, incoming.headers.get("host", ""))
+        and not is_origin_allowed(origin, tenant.allowed_origins)
+    ):
         raise OriginNotAllowed(
             f"origin {origin} may not send beacons for this tenant: allow it with "
             f"'vodwatch tenant set-origins AUTHKEY {origin}'"
