@@ -15,7 +15,7 @@ def new_session_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
-def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+def snapshot(db: Database, exclude: set[str] | None = None) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, in key order: equal snapshots mean nothing was stored."""
     with db.read() as conn:
         return {
@@ -24,6 +24,7 @@ def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
                 for row in conn.execute(select(table).order_by(*table.primary_key.columns))
             ]
             for table in metadata.sorted_tables
+            if table.name not in (exclude or set())
         }
 
 

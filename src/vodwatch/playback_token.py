@@ -129,6 +129,11 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def is_unexpired(claims: PlaybackClaims, now: float) -> bool:
+    """Whether verified ``claims`` are still within their lifetime (with the same leeway)."""
+    return claims.expires_at + CLOCK_LEEWAY_SECONDS >= now
+
+
 def _text_claim(claims: dict[str, Any], name: str, *, required: bool = False) -> str | None:
     value = claims.get(name)
     if value is None and not required:

@@ -36,8 +36,9 @@ def create_app(db: Database, *, clock: Callable[[], float] = time.time) -> FastA
     """The service on an open (and migrated) database; ``clock`` returns unix seconds."""
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        app.state.services.writer.close()
         db.dispose()
 
     app = FastAPI(

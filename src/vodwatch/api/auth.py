@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from vodwatch.errors import InvalidCredentials, InvalidParameter, MissingAuth, StaleTimestamp
 from vodwatch.origins import is_origin_allowed
-from vodwatch.playback_token import PlaybackClaims, verify_playback_token
+from vodwatch.playback_token import PlaybackClaims, is_unexpired, verify_playback_token
 from vodwatch.signing import (
     TIMESTAMP_WINDOW_SECONDS,
     is_signature_valid,
@@ -20,6 +20,7 @@ from vodwatch.store.database import Database
 from vodwatch.store.tenants import Tenant, find_tenant, list_tenants
 
 TENANT_CACHE_SECONDS = 10.0
+VERIFIED_TOKENS_LIMIT = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +47,19 @@ class TenantDirectory:
         self._cache: dict[str, tuple[float, Tenant]] = {}
         self._origins: tuple[float, frozenset[str]] | None = None
         self._lock = threading.Lock()
+        self.verified_tokens: dict[str, tuple[PlaybackClaims, str]] = {}
+
+    def remember_token(self, token: str, claims: PlaybackClaims, secret: str) -> None:
+        if len(self.verified_tokens) >= VERIFIED_TOKENS_LIMIT:
+            self.verified_tokens.clear()
+        self.verified_tokens[token] = (claims, secret)
 
     def clear(self) -> None:
         """Forget what is cached: the next lookups read the tenants table."""
         with self._lock:
             self._cache.clear()
             self._origins = None
+            self.verified_tokens.clear()
 
     def is_origin_known(self, origin: str) -> bool:
         """Whether any tenant allows ``origin``: all a CORS preflight can ask, as it carries no
@@ -108,7 +116,18 @@ def authenticate_server(incoming: Incoming, directory: TenantDirectory, now: flo
 def authenticate_player(
     token: str, directory: TenantDirectory, now: float
 ) -> tuple[Tenant, PlaybackClaims]:
-    """Verify a playback token; the tenant is the token's issuer."""
+    """Verify a playback token; the tenant is the token's issuer.
+
+    A player sends the same token with every heartbeat: a token verified before is looked up
+    (and its expiry checked again) instead of verified again, while its tenant's secret is
+    the one that verified it.
+    """
+    cached = directory.verified_tokens.get(token)
+    if cached is not None:
+        claims, secret = cached
+        tenant = directory.find(claims.authkey)
+        if tenant is not None and tenant.secret == secret and is_unexpired(claims, now):
+            return tenant, claims
     found: dict[str, Tenant] = {}
 
     def secret_for(authkey: str) -> str | None:
@@ -119,7 +138,9 @@ def authenticate_player(
         return tenant.secret
 
     claims = verify_playback_token(token, secret_for, now)
-    return found[claims.authkey], claims
+    tenant = found[claims.authkey]
+    directory.remember_token(token, claims, tenant.secret)
+    return tenant, claims
 
 
 def _is_signed_by(tenant: Tenant, incoming: Incoming, timestamp: str, token: str) -> bool:

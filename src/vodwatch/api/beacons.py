@@ -16,7 +16,7 @@ from vodwatch.api.incoming import Services, parse_json, read_incoming
 from vodwatch.api.responses import error_response, success
 from vodwatch.beacon.model import MAX_BEACONS_PER_REQUEST, parse_beacons
 from vodwatch.errors import InvalidParameter, OriginNotAllowed, VodwatchError
-from vodwatch.ingest.apply import IngestResult, ingest_beacons
+from vodwatch.ingest.batch import IngestRequest
 from vodwatch.origins import is_origin_allowed, is_same_origin
 from vodwatch.playback_token import PlaybackClaims
 from vodwatch.store.tenants import Tenant
@@ -79,7 +79,9 @@ async def post_beacons(request: Request) -> Response:
     origin = request.headers.get("origin")
     try:
         incoming = await read_incoming(request)
-        result = await run_in_threadpool(receive_beacons, services, incoming)
+        # Checked on the event loop (no database but a cached tenant lookup), then stored by
+        # the writer thread, together with the requests that arrive meanwhile.
+        result = await services.writer.submit(read_beacons(services, incoming))
     except VodwatchError as error:
         # Let a page of a known origin read why its beacon was refused.
         is_known = origin is not None and await run_in_threadpool(
@@ -119,7 +121,8 @@ def cors_headers(origin: str | None) -> dict[str, str]:
     return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
-def receive_beacons(services: Services, incoming: Incoming) -> IngestResult:
+def read_beacons(services: Services, incoming: Incoming) -> IngestRequest:
+    """Authenticate and validate a beacon request, all or nothing; nothing is stored yet."""
     content_type = incoming.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type and content_type not in ACCEPTED_CONTENT_TYPES:
         raise InvalidParameter(
@@ -154,7 +157,4 @@ def receive_beacons(services: Services, incoming: Incoming) -> IngestResult:
             f"origin {origin} may not send beacons for this tenant: allow it with "
             f"'vodwatch tenant set-origins AUTHKEY {origin}'"
         )
-    now_ms = int(now * 1000)
-    return services.db.run_write(
-        lambda conn: ingest_beacons(conn, tenant.tenant_id, beacons, now_ms, is_trusted=is_trusted)
-    )
+    return IngestRequest(tenant.tenant_id, beacons, int(now * 1000), is_trusted)

@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from vodwatch.api.auth import Incoming, TenantDirectory
 from vodwatch.errors import InvalidParameter, PayloadTooLarge
+from vodwatch.ingest.writer import IngestWriter
 from vodwatch.signing import parse_query
 from vodwatch.store.database import Database
 
@@ -22,9 +23,11 @@ class Services:
     db: Database
     clock: Callable[[], float] = time.time  # unix seconds; tests move it
     directory: TenantDirectory = field(init=False)
+    writer: IngestWriter = field(init=False)
 
     def __post_init__(self) -> None:
         self.directory = TenantDirectory(self.db)
+        self.writer = IngestWriter(self.db)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -83,8 +83,14 @@ def serve(
     # Each worker process opens the database from the environment.
     os.environ[DATABASE_URL_ENV] = database_url
     os.environ[POOL_SIZE_ENV] = str(pool_size)
+    run_workers("vodwatch.api.factory:app_from_environment", host, port, workers, log_level)
+
+
+def run_workers(factory: str, host: str, port: int, workers: int, log_level: str) -> None:
+    """Serve the app that ``factory`` ("module:function") builds, in ``workers`` processes
+    (0: one per core), until interrupted. The benchmarks' floor server runs through here too."""
     uvicorn.run(
-        "vodwatch.api.factory:app_from_environment",
+        factory,
         factory=True,
         host=host,
         port=port,

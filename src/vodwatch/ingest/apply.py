@@ -1,77 +1,147 @@
-"""Store one request's beacons: register videos and viewers, then update each visit under a
-row lock. Runs inside one write transaction: every beacon of the request is stored, or none."""
+"""Store a group of ingest requests in one write transaction.
+
+Locks every visit the group touches (in key order), applies each request all or nothing
+(``ingest.batch``), registers new videos and viewers, writes the visits and the per viewer and
+video totals. Requests that fail are answered with their error and leave no trace; the others
+are durable once the transaction commits.
+"""
 
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Sequence
 
 from sqlalchemy import Connection
 
 from vodwatch.beacon.model import Beacon
-from vodwatch.ingest.visit import Visit, apply_beacon, start_visit
+from vodwatch.ingest.batch import AppliedGroup, IngestRequest, IngestResult, Outcome, VisitKey
+from vodwatch.ingest.batch import apply_requests as apply_to_visits
+from vodwatch.ingest.viewer_videos import fold_visits
+from vodwatch.ingest.visit import Visit
 from vodwatch.store.catalog import AssetClaim, ViewerName, record_viewer_names, register_assets
+from vodwatch.store.viewer_videos import (
+    lock_viewer_videos,
+    recount_latest_start,
+    save_viewer_videos,
+)
 from vodwatch.store.visits import insert_visits, lock_visits, save_visits
 
-ACCEPTED = "accepted"
-DUPLICATE = "duplicate"
+
+class KnownFacts:
+    """Asset claims and viewer names this process has already stored: storing them again
+    changes nothing (claims only fill in what is missing), so ingest skips those writes.
+
+    Bounded; a name changed meanwhile by another process is written again by the next beacon
+    that carries a different one.
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._limit = limit
+        self._facts: set[Hashable] = set()
+
+    def __contains__(self, fact: Hashable) -> bool:
+        return fact in self._facts
+
+    def remember(self, facts: Iterable[Hashable]) -> None:
+        if len(self._facts) > self._limit:
+            self._facts.clear()
+        self._facts.update(facts)
 
 
-@dataclass(frozen=True, slots=True)
-class IngestResult:
-    statuses: list[str]  # ACCEPTED or DUPLICATE, one per beacon in request order
-
-    @property
-    def accepted(self) -> int:
-        return self.statuses.count(ACCEPTED)
-
-    @property
-    def duplicates(self) -> int:
-        return self.statuses.count(DUPLICATE)
+def store_requests(
+    conn: Connection, requests: Sequence[IngestRequest], known: KnownFacts | None = None
+) -> tuple[list[Outcome], list[Hashable]]:
+    """Apply ``requests`` in order; their outcomes, and the facts ``known`` may remember once
+    the transaction has committed."""
+    applied = apply_to_visits(_lock_visits(conn, requests), requests)
+    succeeded = [
+        request
+        for request, outcome in zip(requests, applied.outcomes, strict=True)
+        if isinstance(outcome, IngestResult)
+    ]
+    facts: list[Hashable] = []
+    for tenant_id, (beacons, now_ms) in _beacons_by_tenant(succeeded).items():
+        claims = [
+            claim
+            for claim in _asset_claims(beacons)
+            if known is None or ("asset", tenant_id, claim) not in known
+        ]
+        names = [
+            name
+            for name in _viewer_names(beacons, now_ms)
+            if known is None or _name_fact(tenant_id, name) not in known
+        ]
+        register_assets(conn, tenant_id, claims, now_ms)
+        record_viewer_names(conn, tenant_id, names)
+        facts += [("asset", tenant_id, claim) for claim in claims]
+        facts += [_name_fact(tenant_id, name) for name in names]
+    _write_visits(conn, applied)
+    _write_viewer_videos(conn, applied)
+    return applied.outcomes, facts
 
 
 def ingest_beacons(
     conn: Connection, tenant_id: int, beacons: Sequence[Beacon], now_ms: int, *, is_trusted: bool
 ) -> IngestResult:
-    """Apply validated beacons; idempotent per ``(sessionId, seq)``.
+    """One request in the caller's transaction; raises its error (``InvalidParameter`` when a
+    beacon names another viewer or video than its session's first beacon)."""
+    (outcome,), _ = store_requests(conn, [IngestRequest(tenant_id, beacons, now_ms, is_trusted)])
+    if not isinstance(outcome, IngestResult):
+        raise outcome
+    return outcome
 
-    Raises ``InvalidParameter`` (and the caller's transaction rolls back) when a beacon names
-    another viewer or video than its session's first beacon.
-    """
-    register_assets(conn, tenant_id, _asset_claims(beacons), now_ms)
-    record_viewer_names(conn, tenant_id, _viewer_names(beacons, now_ms))
 
-    by_session: dict[str, list[int]] = defaultdict(list)
-    for index, beacon in enumerate(beacons):
-        by_session[beacon.session_id].append(index)
-    statuses = [DUPLICATE] * len(beacons)
+def _lock_visits(conn: Connection, requests: Sequence[IngestRequest]) -> dict[VisitKey, Visit]:
+    sessions: dict[int, set[str]] = defaultdict(set)
+    for request in requests:
+        sessions[request.tenant_id].update(beacon.session_id for beacon in request.beacons)
+    stored: dict[VisitKey, Visit] = {}
+    for tenant_id in sorted(sessions):
+        for session_id, visit in lock_visits(conn, tenant_id, sessions[tenant_id]).items():
+            stored[(tenant_id, session_id)] = visit
+    return stored
 
-    def apply_all(visit: Visit) -> bool:
-        is_changed = False
-        for index in by_session[visit.session_id]:
-            is_new = apply_beacon(visit, beacons[index], now_ms, is_trusted=is_trusted)
-            statuses[index] = ACCEPTED if is_new else DUPLICATE
-            is_changed = is_changed or is_new
-        return is_changed
 
-    stored = lock_visits(conn, tenant_id, by_session)
-    fresh = []
-    for session_id, indexes in by_session.items():
-        if session_id not in stored:
-            visit = start_visit(beacons[indexes[0]], now_ms)
-            apply_all(visit)
-            fresh.append(visit)
-    inserted = insert_visits(conn, tenant_id, fresh)
-    # A session that a concurrent request created since our first look: apply on top of it.
-    stored.update(
-        lock_visits(conn, tenant_id, [v.session_id for v in fresh if v.session_id not in inserted])
-    )
-    changed = [visit for visit in stored.values() if apply_all(visit)]
-    save_visits(conn, tenant_id, changed)
-    return IngestResult(statuses)
+def _write_visits(conn: Connection, applied: AppliedGroup) -> None:
+    inserted: dict[int, list[Visit]] = defaultdict(list)
+    updated: dict[int, list[Visit]] = defaultdict(list)
+    for key, visit in applied.after.items():
+        before = applied.before[key]
+        if before is None:
+            inserted[key[0]].append(visit)
+        elif visit != before:
+            updated[key[0]].append(visit)
+    for tenant_id in sorted(inserted.keys() | updated.keys()):
+        insert_visits(conn, tenant_id, inserted[tenant_id])
+        save_visits(conn, tenant_id, updated[tenant_id])
+
+
+def _write_viewer_videos(conn: Connection, applied: AppliedGroup) -> None:
+    changed_keys = {
+        (key[0], visit.user_id, visit.asset_id)
+        for key, visit in applied.after.items()
+        if visit != applied.before[key]
+    }
+    if not changed_keys:
+        return
+    stored = lock_viewer_videos(conn, changed_keys)
+    folded = fold_visits(stored, applied)
+    save_viewer_videos(conn, list(folded.changed.values()), stored)
+    recount_latest_start(conn, folded.to_recount)
+
+
+def _beacons_by_tenant(
+    requests: Sequence[IngestRequest],
+) -> dict[int, tuple[list[Beacon], int]]:
+    """Each tenant's beacons, and the latest arrival time among its requests."""
+    by_tenant: dict[int, tuple[list[Beacon], int]] = {}
+    for request in requests:
+        beacons, now_ms = by_tenant.get(request.tenant_id, ([], request.now_ms))
+        beacons.extend(request.beacons)
+        by_tenant[request.tenant_id] = (beacons, max(now_ms, request.now_ms))
+    return by_tenant
 
 
 def _asset_claims(beacons: Sequence[Beacon]) -> list[AssetClaim]:
-    """One claim per video: the first title and duration any beacon of the request gives."""
+    """One claim per video: the first title and duration any beacon gives."""
     titles: dict[str, str] = {}
     durations: dict[str, int | None] = {}
     for beacon in beacons:
@@ -79,19 +149,22 @@ def _asset_claims(beacons: Sequence[Beacon]) -> list[AssetClaim]:
         if not titles.get(asset_id) and beacon.viewing.title:
             titles[asset_id] = beacon.viewing.title
         titles.setdefault(asset_id, "")
-        duration = beacon.viewing.duration_ms or beacon.duration_ms
         if durations.get(asset_id) is None:
-            durations[asset_id] = duration
+            durations[asset_id] = beacon.viewing.duration_ms or beacon.duration_ms
     return [AssetClaim(asset_id, titles[asset_id], durations[asset_id]) for asset_id in titles]
 
 
 def _viewer_names(beacons: Sequence[Beacon], now_ms: int) -> list[ViewerName]:
-    """One name per viewer: the one reported for the latest time in the request."""
+    """One name per viewer: the one reported for the latest time."""
     latest: dict[str, ViewerName] = {}
     for beacon in beacons:
         viewing = beacon.viewing
         at_ms = beacon.started_at_ms if beacon.started_at_ms is not None else now_ms
-        known = latest.get(viewing.user_id)
-        if known is None or (viewing.user_name and (not known.user_name or at_ms >= known.at_ms)):
+        seen = latest.get(viewing.user_id)
+        if seen is None or (viewing.user_name and (not seen.user_name or at_ms >= seen.at_ms)):
             latest[viewing.user_id] = ViewerName(viewing.user_id, viewing.user_name, at_ms)
     return list(latest.values())
+
+
+def _name_fact(tenant_id: int, name: ViewerName) -> Hashable:
+    return ("viewer", tenant_id, name.user_id, name.user_name)

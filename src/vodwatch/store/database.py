@@ -5,6 +5,7 @@ and a query function in ``vodwatch.store`` that takes the connection explicitly.
 service never sees a dialect: ``upsert`` picks the dialect's ``INSERT ... ON CONFLICT``.
 """
 
+import fcntl
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,10 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 WRITE_ATTEMPTS = 6
 _WRITE_OPTION = "vodwatch_write"
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+class ConcurrentInsert(Exception):
+    """Another transaction created a row this one meant to create: retry the transaction."""
 
 
 def normalize_url(url: str) -> str:
@@ -50,7 +55,10 @@ class Database:
         self.url = normalize_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
+        self._lock_path: Path | None = None
         if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                self._lock_path = Path(parsed.database + "-writelock")
             self.engine = _sqlite_engine(self.url, pool_size)
         elif self.dialect == "postgresql":
             self.engine = create_engine(
@@ -79,10 +87,25 @@ class Database:
         On SQLite it begins IMMEDIATE, so writers queue for the lock at the start instead of
         failing at commit; committed means synced to disk (WAL, synchronous=FULL).
         """
-        with self.engine.connect() as conn:
+        with self._process_lock(), self.engine.connect() as conn:
             conn = conn.execution_options(**{_WRITE_OPTION: True})
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def _process_lock(self) -> Iterator[None]:
+        """On a SQLite file, one writer at a time across threads and processes, queued by
+        the kernel: SQLite's own busy handler polls with sleeps of up to 100 ms, which under
+        contention costs more than the writes themselves."""
+        if self._lock_path is None:
+            yield
+            return
+        with open(self._lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def run_write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a write transaction, again when the database asks for a retry
@@ -91,6 +114,9 @@ class Database:
             try:
                 with self.write() as conn:
                     return work(conn)
+            except ConcurrentInsert:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
             except DBAPIError as error:
                 if attempt == WRITE_ATTEMPTS or not self._is_retryable(error):
                     raise

@@ -89,3 +89,37 @@ visits = Table(
 Index("ix_visits_started", visits.c.tenant_id, visits.c.started_at_ms, visits.c.session_id)
 Index("ix_visits_user", visits.c.tenant_id, visits.c.user_id, visits.c.started_at_ms)
 Index("ix_visits_asset", visits.c.tenant_id, visits.c.asset_id, visits.c.started_at_ms)
+
+# One row per viewer and video, kept by ingest next to the visits (watch time summed, coverage
+# united, latest start): the report grouped by viewer and video reads a page of it instead of
+# grouping every visit of the tenant.
+viewer_videos = Table(
+    "viewer_videos",
+    metadata,
+    Column("tenant_id", Integer, primary_key=True),
+    Column("user_id", String(128), primary_key=True),
+    Column("asset_id", String(128), primary_key=True),
+    Column("first_started_at_ms", BigInteger, nullable=False),
+    Column("latest_started_at_ms", BigInteger, nullable=False),
+    Column("last_seen_at_ms", BigInteger, nullable=False),
+    Column("watch_ms", BigInteger, nullable=False),
+    Column("coverage", Text, nullable=False),
+    Column("covered_ms", BigInteger, nullable=False),
+    Column("visit_count", Integer, nullable=False),
+    ForeignKeyConstraint(["tenant_id", "asset_id"], ["assets.tenant_id", "assets.asset_id"]),
+    ForeignKeyConstraint(["tenant_id", "user_id"], ["viewers.tenant_id", "viewers.user_id"]),
+)
+
+Index(
+    "ix_viewer_videos_latest",
+    viewer_videos.c.tenant_id,
+    viewer_videos.c.latest_started_at_ms,
+    viewer_videos.c.user_id,
+    viewer_videos.c.asset_id,
+)
+Index(
+    "ix_viewer_videos_asset",
+    viewer_videos.c.tenant_id,
+    viewer_videos.c.asset_id,
+    viewer_videos.c.latest_started_at_ms,
+)

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, and_, bindparam, select, update
 
 from vodwatch.ingest.visit import Visit
 from vodwatch.intervals import IntervalSet, measure
-from vodwatch.store.database import upsert
+from vodwatch.store.database import ConcurrentInsert, upsert
 from vodwatch.store.schema import visits
 
 _STATE_COLUMNS = (
@@ -60,49 +60,50 @@ def lock_visits(conn: Connection, tenant_id: int, session_ids: Iterable[str]) ->
     return found
 
 
-def insert_visits(conn: Connection, tenant_id: int, new: Sequence[Visit]) -> set[str]:
-    """Insert visits that do not exist yet; the session ids that were inserted.
+def insert_visits(conn: Connection, tenant_id: int, new: Sequence[Visit]) -> None:
+    """Insert visits that do not exist yet; ``ConcurrentInsert`` when another transaction
+    created one of them first (the caller retries, and then finds it stored)."""
+    if not new:
+        return
+    inserted = conn.execute(
+        upsert(conn, visits)
+        .on_conflict_do_nothing(index_elements=[visits.c.tenant_id, visits.c.session_id])
+        .returning(visits.c.session_id),
+        [_row(tenant_id, visit) for visit in sorted(new, key=lambda visit: visit.session_id)],
+    ).all()
+    if len(inserted) != len(new):
+        raise ConcurrentInsert("visits")
 
-    A session another transaction created meanwhile is left alone (and not in the result).
-    """
-    inserted = set()
-    for visit in sorted(new, key=lambda visit: visit.session_id):
-        created = conn.execute(
-            upsert(conn, visits)
-            .values(_row(tenant_id, visit))
-            .on_conflict_do_nothing(index_elements=[visits.c.tenant_id, visits.c.session_id])
-            .returning(visits.c.session_id)
-        ).scalar_one_or_none()
-        if created is not None:
-            inserted.add(created)
-    return inserted
+
+_UPDATE = (
+    update(visits)
+    .where(
+        and_(
+            visits.c.tenant_id == bindparam("key_tenant_id"),
+            visits.c.session_id == bindparam("key_session_id"),
+        )
+    )
+    .values(
+        {
+            column.name: bindparam(column.name)
+            for column in visits.columns
+            if column.name not in ("tenant_id", "session_id")
+        }
+    )
+)
 
 
 def save_visits(conn: Connection, tenant_id: int, changed: Sequence[Visit]) -> None:
     """Write back visits read with ``lock_visits``."""
     if not changed:
         return
-    rows = [_row(tenant_id, visit) for visit in changed]
-    for row in rows:
+    rows = []
+    for visit in changed:
+        row = _row(tenant_id, visit)
         row["key_tenant_id"] = row.pop("tenant_id")
         row["key_session_id"] = row.pop("session_id")
-    conn.execute(
-        update(visits)
-        .where(
-            and_(
-                visits.c.tenant_id == bindparam("key_tenant_id"),
-                visits.c.session_id == bindparam("key_session_id"),
-            )
-        )
-        .values(
-            {
-                name: bindparam(name)
-                for name in rows[0]
-                if name not in ("key_tenant_id", "key_session_id")
-            }
-        ),
-        rows,
-    )
+        rows.append(row)
+    conn.execute(_UPDATE, rows)
 
 
 def encode_intervals(intervals: IntervalSet) -> str:

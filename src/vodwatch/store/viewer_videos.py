@@ -1,0 +1,134 @@
+"""Queries on viewer_videos (per viewer and video totals): lock, insert, update, recount."""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Connection, and_, bindparam, func, select, tuple_, update
+
+from vodwatch.ingest.viewer_videos import PairKey, ViewerVideo
+from vodwatch.intervals import measure
+from vodwatch.store.database import ConcurrentInsert, upsert
+from vodwatch.store.schema import viewer_videos, visits
+from vodwatch.store.visits import decode_intervals, encode_intervals
+
+_COLUMNS = viewer_videos.c
+_KEY_COLUMNS = ("tenant_id", "user_id", "asset_id")
+_UPDATE = (
+    update(viewer_videos)
+    .where(
+        and_(
+            _COLUMNS.tenant_id == bindparam("k_tenant_id"),
+            _COLUMNS.user_id == bindparam("k_user_id"),
+            _COLUMNS.asset_id == bindparam("k_asset_id"),
+        )
+    )
+    .values(
+        {
+            name: bindparam(name)
+            for name in (
+                "first_started_at_ms",
+                "latest_started_at_ms",
+                "last_seen_at_ms",
+                "watch_ms",
+                "coverage",
+                "covered_ms",
+                "visit_count",
+            )
+        }
+    )
+)
+
+
+def lock_viewer_videos(conn: Connection, keys: Iterable[PairKey]) -> dict[PairKey, ViewerVideo]:
+    """The stored pairs among ``keys``, locked (in key order) until the transaction ends."""
+    by_tenant: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for tenant_id, user_id, asset_id in sorted(set(keys)):
+        by_tenant[tenant_id].append((user_id, asset_id))
+    found: dict[PairKey, ViewerVideo] = {}
+    for tenant_id, pairs in by_tenant.items():
+        rows = conn.execute(
+            select(viewer_videos)
+            .where(
+                _COLUMNS.tenant_id == tenant_id,
+                tuple_(_COLUMNS.user_id, _COLUMNS.asset_id).in_(pairs),
+            )
+            .order_by(_COLUMNS.user_id, _COLUMNS.asset_id)
+            .with_for_update()
+        )
+        for row in rows:
+            pair = ViewerVideo(
+                tenant_id=row.tenant_id,
+                user_id=row.user_id,
+                asset_id=row.asset_id,
+                first_started_at_ms=row.first_started_at_ms,
+                latest_started_at_ms=row.latest_started_at_ms,
+                last_seen_at_ms=row.last_seen_at_ms,
+                watch_ms=row.watch_ms,
+                coverage=decode_intervals(row.coverage),
+                visit_count=row.visit_count,
+            )
+            found[pair.key] = pair
+    return found
+
+
+def save_viewer_videos(
+    conn: Connection, changed: Sequence[ViewerVideo], stored: Iterable[PairKey]
+) -> None:
+    """Insert the new pairs and update the stored ones; ``ConcurrentInsert`` when another
+    transaction created one of the new pairs first (the caller retries the transaction)."""
+    existing = set(stored)
+    new = [pair for pair in changed if pair.key not in existing]
+    old = [pair for pair in changed if pair.key in existing]
+    if new:
+        inserted = conn.execute(
+            upsert(conn, viewer_videos)
+            .on_conflict_do_nothing(index_elements=list(viewer_videos.primary_key.columns))
+            .returning(_COLUMNS.user_id),
+            [_row(pair) for pair in sorted(new, key=lambda pair: pair.key)],
+        ).all()
+        if len(inserted) != len(new):
+            raise ConcurrentInsert("viewer_videos")
+    if old:
+        rows = []
+        for pair in old:
+            row = _row(pair)
+            rows.append({**{f"k_{name}": row.pop(name) for name in _KEY_COLUMNS}, **row})
+        conn.execute(_UPDATE, rows)
+
+
+def recount_latest_start(conn: Connection, keys: Iterable[PairKey]) -> None:
+    """Set each pair's latest start from its visits again."""
+    for tenant_id, user_id, asset_id in sorted(keys):
+        latest = (
+            select(func.max(visits.c.started_at_ms))
+            .where(
+                visits.c.tenant_id == tenant_id,
+                visits.c.user_id == user_id,
+                visits.c.asset_id == asset_id,
+            )
+            .scalar_subquery()
+        )
+        conn.execute(
+            update(viewer_videos)
+            .where(
+                _COLUMNS.tenant_id == tenant_id,
+                _COLUMNS.user_id == user_id,
+                _COLUMNS.asset_id == asset_id,
+            )
+            .values(latest_started_at_ms=latest)
+        )
+
+
+def _row(pair: ViewerVideo) -> dict[str, object]:
+    return {
+        "tenant_id": pair.tenant_id,
+        "user_id": pair.user_id,
+        "asset_id": pair.asset_id,
+        "first_started_at_ms": pair.first_started_at_ms,
+        "latest_started_at_ms": pair.latest_started_at_ms,
+        "last_seen_at_ms": pair.last_seen_at_ms,
+        "watch_ms": pair.watch_ms,
+        "coverage": encode_intervals(pair.coverage),
+        "covered_ms": measure(pair.coverage),
+        "visit_count": pair.visit_count,
+    }
