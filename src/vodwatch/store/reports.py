@@ -1,7 +1,9 @@
 """Report queries: one page of visits, or of viewer-and-video pairs, with the total count.
 
 Filters and order are applied in SQL on indexed columns; coverage (a JSON interval list per
-visit) is merged and clamped in Python for the rows of the page only.
+visit) is merged and clamped in Python for the rows of the page only. Pairs come from the
+``viewer_videos`` rollup, kept by ingest, unless a time range asks for part of a pair's visits:
+then they are grouped from the visits in range.
 """
 
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from sqlalchemy import (
 from vodwatch.intervals import IntervalSet, union
 from vodwatch.report.params import ReportQuery
 from vodwatch.store.catalog import fold_title
-from vodwatch.store.schema import assets, viewers, visits
+from vodwatch.store.schema import assets, viewer_videos, viewers, visits
 from vodwatch.store.visits import decode_intervals
 
 
@@ -61,6 +63,18 @@ def matching_assets(tenant_id: int, video_info: str) -> Select[tuple[str]]:
     )
 
 
+def _asset_condition(
+    conn: Connection, tenant_id: int, video_info: str, column: ColumnElement[str]
+) -> ColumnElement[bool]:
+    """``column`` is one of the videos ``video_info`` matches."""
+    # The matching videos first, then their rows through an index on the asset: a rare title
+    # never walks every visit of the tenant. Past MAX_LISTED_ASSETS videos the title is not
+    # selective, and the database plans the join as it likes.
+    matching = matching_assets(tenant_id, video_info)
+    asset_ids = conn.execute(matching.limit(MAX_LISTED_ASSETS + 1)).scalars().all()
+    return column.in_(asset_ids if len(asset_ids) <= MAX_LISTED_ASSETS else matching)
+
+
 def _filters(conn: Connection, tenant_id: int, query: ReportQuery) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [visits.c.tenant_id == tenant_id]
     if query.start_time is not None:
@@ -71,13 +85,7 @@ def _filters(conn: Connection, tenant_id: int, query: ReportQuery) -> list[Colum
     if query.user_id is not None:
         conditions.append(visits.c.user_id == query.user_id)
     if query.video_info is not None:
-        # The matching videos first, then their visits through ix_visits_asset: a rare title
-        # never walks every visit of the tenant. Past MAX_LISTED_ASSETS videos the title is
-        # not selective, and the database plans the join as it likes.
-        matching = matching_assets(tenant_id, query.video_info)
-        asset_ids = conn.execute(matching.limit(MAX_LISTED_ASSETS + 1)).scalars().all()
-        is_listed = len(asset_ids) <= MAX_LISTED_ASSETS
-        conditions.append(visits.c.asset_id.in_(asset_ids if is_listed else matching))
+        conditions.append(_asset_condition(conn, tenant_id, query.video_info, visits.c.asset_id))
     return conditions
 
 
@@ -134,6 +142,64 @@ def page_viewer_videos(
 ) -> tuple[int, list[ReportRow]]:
     """Total viewer-and-video pairs matching ``query`` and the requested page, ordered by each
     pair's latest visit; watch time summed and coverage united over the pair's visits."""
+    if query.start_time is None and query.end_time is None:
+        return _page_rollup(conn, tenant_id, query)
+    return _page_grouped_visits(conn, tenant_id, query)
+
+
+def _page_rollup(
+    conn: Connection, tenant_id: int, query: ReportQuery
+) -> tuple[int, list[ReportRow]]:
+    """All of each pair's visits: read from the rollup, one row per pair."""
+    pairs_table = viewer_videos.c
+    conditions: list[ColumnElement[bool]] = [pairs_table.tenant_id == tenant_id]
+    if query.user_id is not None:
+        conditions.append(pairs_table.user_id == query.user_id)
+    if query.video_info is not None:
+        conditions.append(_asset_condition(conn, tenant_id, query.video_info, pairs_table.asset_id))
+    total = conn.execute(
+        select(func.count()).select_from(viewer_videos).where(*conditions)
+    ).scalar_one()
+    if query.offset >= total:
+        return total, []
+    page = (
+        select(viewer_videos)
+        .where(*conditions)
+        .order_by(
+            pairs_table.latest_started_at_ms.desc(),
+            pairs_table.user_id.desc(),
+            pairs_table.asset_id.desc(),
+        )
+        .limit(query.page_size)
+        .offset(query.offset)
+        .subquery()
+    )
+    pairs = conn.execute(
+        _with_names(select(page), page, tenant_id).order_by(
+            page.c.latest_started_at_ms.desc(), page.c.user_id.desc(), page.c.asset_id.desc()
+        )
+    )
+    return total, [
+        ReportRow(
+            user_id=pair.user_id,
+            user_name=pair.user_name,
+            asset_id=pair.asset_id,
+            title=pair.title,
+            duration_ms=pair.duration_ms,
+            watch_ms=pair.watch_ms,
+            coverage=decode_intervals(pair.coverage),
+            started_at_ms=pair.latest_started_at_ms,
+            last_seen_at_ms=pair.last_seen_at_ms,
+            visit_count=pair.visit_count,
+        )
+        for pair in pairs
+    ]
+
+
+def _page_grouped_visits(
+    conn: Connection, tenant_id: int, query: ReportQuery
+) -> tuple[int, list[ReportRow]]:
+    """The pairs of the visits that match ``query`` (a time range among them), grouped now."""
     conditions = _filters(conn, tenant_id, query)
     grouped = (
         select(
