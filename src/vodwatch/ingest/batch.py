@@ -4,13 +4,12 @@ Requests are independent (each all or nothing): a request that fails leaves the 
 as the requests before it left them, so a group of requests can share one transaction.
 """
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from vodwatch.beacon.model import Beacon
 from vodwatch.errors import VodwatchError
-from vodwatch.ingest.visit import Visit, apply_beacon, start_visit
+from vodwatch.ingest.visit import Visit, apply_beacon, copy_visit, start_visit
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -79,10 +78,10 @@ def apply_requests(
                         after[key] = start_visit(beacon, request.now_ms)
                         undo.setdefault(key, None)
                     else:
-                        after[key] = copy.copy(found)
-                        undo.setdefault(key, copy.copy(found))
+                        after[key] = copy_visit(found)
+                        undo.setdefault(key, copy_visit(found))
                 else:
-                    undo.setdefault(key, copy.copy(after[key]))
+                    undo.setdefault(key, copy_visit(after[key]))
                 is_new = apply_beacon(
                     after[key], beacon, request.now_ms, is_trusted=request.is_trusted
                 )

@@ -5,7 +5,6 @@ visit: watch time is a sum (add the change of each visit), coverage a union (uni
 coverage again: a union is idempotent), the latest start a maximum.
 """
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -26,6 +25,20 @@ class ViewerVideo:
     watch_ms: int = 0
     coverage: IntervalSet = field(default_factory=list)
     visit_count: int = 0
+
+    def copy(self) -> "ViewerVideo":
+        """A shallow copy (the coverage list is replaced, never changed in place)."""
+        return ViewerVideo(
+            self.tenant_id,
+            self.user_id,
+            self.asset_id,
+            self.first_started_at_ms,
+            self.latest_started_at_ms,
+            self.last_seen_at_ms,
+            self.watch_ms,
+            self.coverage,
+            self.visit_count,
+        )
 
     @property
     def key(self) -> PairKey:
@@ -52,7 +65,7 @@ def fold_visits(stored: Mapping[PairKey, ViewerVideo], applied: AppliedGroup) ->
         if pair is None:
             found = stored.get(pair_key)
             pair = (
-                copy.copy(found)
+                found.copy()
                 if found is not None
                 else ViewerVideo(
                     tenant_id=key[0],

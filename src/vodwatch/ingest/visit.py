@@ -29,6 +29,25 @@ class Visit:
     is_ended: bool = False
 
 
+def copy_visit(visit: Visit) -> Visit:
+    """A shallow copy (faster than ``copy.copy``): interval lists are replaced, never changed
+    in place, so they may be shared."""
+    return Visit(
+        visit.session_id,
+        visit.user_id,
+        visit.asset_id,
+        visit.started_at_ms,
+        visit.last_seen_at_ms,
+        visit.watch_ms,
+        visit.coverage,
+        visit.seqs,
+        visit.beacon_count,
+        visit.position_seq,
+        visit.position_ms,
+        visit.is_ended,
+    )
+
+
 def start_visit(beacon: Beacon, now_ms: int) -> Visit:
     """A visit with no beacon applied yet, opened by ``beacon`` at server time ``now_ms``."""
     return Visit(

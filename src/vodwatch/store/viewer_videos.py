@@ -39,6 +39,18 @@ _UPDATE = (
 )
 
 
+# Built once: ingest runs it for every group of requests.
+_LOCK = (
+    select(viewer_videos)
+    .where(
+        _COLUMNS.tenant_id == bindparam("tenant_id"),
+        tuple_(_COLUMNS.user_id, _COLUMNS.asset_id).in_(bindparam("pairs", expanding=True)),
+    )
+    .order_by(_COLUMNS.user_id, _COLUMNS.asset_id)
+    .with_for_update()
+)
+
+
 def lock_viewer_videos(conn: Connection, keys: Iterable[PairKey]) -> dict[PairKey, ViewerVideo]:
     """The stored pairs among ``keys``, locked (in key order) until the transaction ends."""
     by_tenant: dict[int, list[tuple[str, str]]] = defaultdict(list)
@@ -46,15 +58,7 @@ def lock_viewer_videos(conn: Connection, keys: Iterable[PairKey]) -> dict[PairKe
         by_tenant[tenant_id].append((user_id, asset_id))
     found: dict[PairKey, ViewerVideo] = {}
     for tenant_id, pairs in by_tenant.items():
-        rows = conn.execute(
-            select(viewer_videos)
-            .where(
-                _COLUMNS.tenant_id == tenant_id,
-                tuple_(_COLUMNS.user_id, _COLUMNS.asset_id).in_(pairs),
-            )
-            .order_by(_COLUMNS.user_id, _COLUMNS.asset_id)
-            .with_for_update()
-        )
+        rows = conn.execute(_LOCK, {"tenant_id": tenant_id, "pairs": pairs})
         for row in rows:
             pair = ViewerVideo(
                 tenant_id=row.tenant_id,
