@@ -7,7 +7,7 @@ PostgreSQL wait for each other instead of deadlocking.
 from collections.abc import Iterable, Sequence
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, select, update
+from sqlalchemy import ARRAY, Connection, and_, any_, bindparam, select, update
 
 from vodwatch.ingest.visit import Visit
 from vodwatch.intervals import IntervalSet, measure
@@ -30,12 +30,23 @@ _STATE_COLUMNS = (
 )
 
 
-# Built once: ingest runs it for every group of requests.
+# Built once: ingest runs them for every group of requests. On PostgreSQL the ids go as one
+# array, so the statement text never changes and the server prepares it once.
 _LOCK = (
     select(*_STATE_COLUMNS)
     .where(
         visits.c.tenant_id == bindparam("tenant_id"),
         visits.c.session_id.in_(bindparam("session_ids", expanding=True)),
+    )
+    .order_by(visits.c.session_id)
+    .with_for_update()
+)
+_LOCK_POSTGRESQL = (
+    select(*_STATE_COLUMNS)
+    .where(
+        visits.c.tenant_id == bindparam("tenant_id"),
+        visits.c.session_id
+        == any_(bindparam("session_ids", type_=ARRAY(visits.c.session_id.type))),
     )
     .order_by(visits.c.session_id)
     .with_for_update()
@@ -47,7 +58,8 @@ def lock_visits(conn: Connection, tenant_id: int, session_ids: Iterable[str]) ->
     wanted = sorted(set(session_ids))
     if not wanted:
         return {}
-    rows = conn.execute(_LOCK, {"tenant_id": tenant_id, "session_ids": wanted})
+    statement = _LOCK_POSTGRESQL if conn.dialect.name == "postgresql" else _LOCK
+    rows = conn.execute(statement, {"tenant_id": tenant_id, "session_ids": wanted})
     found = {}
     for row in rows:
         found[row.session_id] = Visit(
