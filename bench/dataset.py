@@ -120,6 +120,14 @@ def load_dataset(
             progress(len(chunk))
     for chunk in _chunks((pair.row(key) for key, pair in sorted(pairs.items())), CHUNK):
         _insert(db, "viewer_videos", chunk)
+    if not db.is_sqlite:  # the ids were given: move the sequence past them for new tenants
+        with db.write() as conn:
+            conn.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('tenants', 'tenant_id'), "
+                    "(SELECT max(tenant_id) FROM tenants))"
+                )
+            )
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE" if db.is_sqlite else "VACUUM ANALYZE"))
     return LoadedDataset(

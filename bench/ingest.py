@@ -27,6 +27,7 @@ import httpx2
 import psutil
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, create_engine, insert
 
+from bench.dataset import load_dataset
 from bench.viewing import Heartbeat, generate_visits, heartbeats, make_tenants
 from vodwatch.playback_token import mint_playback_token
 from vodwatch.store.catalog import put_asset
@@ -90,10 +91,16 @@ class Stage:
     tokens: list[str]  # playback tokens, one per viewer and video
 
 
-def prepare(url: str, videos: int = 100) -> Stage:
+def prepare(url: str, videos: int = 100, preload_visits: int = 0) -> Stage:
+    """A new tenant with ``videos`` videos of an hour, in a database that already holds
+    ``preload_visits`` visits of other tenants (analyzed, as a service in use would have it:
+    PostgreSQL plans its lookups on an empty, never analyzed table badly)."""
     db = Database(url)
     try:
         upgrade(db)
+        if preload_visits:
+            tenants = make_tenants(20, 20_000, 2_000, seed=3)
+            load_dataset(db, tenants, generate_visits(tenants, preload_visits, seed=4))
         with db.write() as conn:
             tenant = create_tenant(conn, "bench", int(time.time() * 1000))
             for n in range(videos):

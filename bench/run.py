@@ -125,7 +125,9 @@ def run_query(backends: list[str], sizes: list[int], repeats: int) -> dict[str, 
 # -- ingest ----------------------------------------------------------------------------------
 
 
-def run_ingest(backends: list[str], seconds: float, connections: int) -> dict[str, Any]:
+def run_ingest(
+    backends: list[str], seconds: float, connections: int, preload: int
+) -> dict[str, Any]:
     workers = os.cpu_count() or 1
     out: dict[str, Any] = {
         "connections": connections,
@@ -135,9 +137,10 @@ def run_ingest(backends: list[str], seconds: float, connections: int) -> dict[st
     }
     for backend in backends:
         url = ingest.fresh_database(backend, WORKDIR, "vodwatch_bench_ingest", PG_URL)
-        stage = ingest.prepare(url)
+        with bar(f"{backend}: preload {preload:,} visits", 1, "step"):
+            stage = ingest.prepare(url, preload_visits=preload)
         port = ingest.free_port()
-        result: dict[str, Any] = {}
+        result: dict[str, Any] = {"preloaded_visits": preload}
         with (
             ingest.floor_server(url, port, workers, WORKDIR / "floor.log"),
             timed_bar(f"{backend}: HTTP floor", seconds) as progress,
@@ -514,7 +517,9 @@ def main() -> int:
         sizes = [2_000, 10_000] if quick else [10_000, 100_000, 1_000_000]
         results["query"] = run_query(backends, sizes, 30 if quick else 200)
     if "ingest" in parts:
-        results["ingest"] = run_ingest(backends, 3 if quick else 20, args.connections)
+        results["ingest"] = run_ingest(
+            backends, 3 if quick else 20, args.connections, 5_000 if quick else 100_000
+        )
     if "memory" in parts:
         results["memory"] = run_memory(backends[0], 15 if quick else 600, args.connections)
     if "peer" in parts:

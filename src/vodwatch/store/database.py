@@ -9,7 +9,7 @@ import fcntl
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,6 +47,25 @@ def describe_url(url: str) -> str:
         return "<unparsable database URL>"
 
 
+class WriteLock:
+    """The write lock of a SQLite file, taken ahead of a write (``Database.lock_writes``)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._handle = open(path, "a") if path is not None else None  # noqa: SIM115
+        if self._handle is not None:
+            try:
+                fcntl.flock(self._handle, fcntl.LOCK_EX)
+            except BaseException:
+                self._handle.close()
+                raise
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
 class Database:
     """An engine with the service's settings: WAL and full sync on SQLite, psycopg 3 on
     PostgreSQL, and write transactions that take their locks up front."""
@@ -81,13 +100,15 @@ class Database:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, locked: WriteLock | None = None) -> Iterator[Connection]:
         """One transaction, committed when the block ends and rolled back if it raises.
 
         On SQLite it begins IMMEDIATE, so writers queue for the lock at the start instead of
-        failing at commit; committed means synced to disk (WAL, synchronous=FULL).
+        failing at commit; committed means synced to disk (WAL, synchronous=FULL). ``locked``:
+        the caller holds the write lock already (``lock_writes``).
         """
-        with self._process_lock(), self.engine.connect() as conn:
+        process_lock = nullcontext() if locked is not None else self._process_lock()
+        with process_lock, self.engine.connect() as conn:
             conn = conn.execution_options(**{_WRITE_OPTION: True})
             with conn.begin():
                 yield conn
@@ -107,12 +128,17 @@ class Database:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def run_write(self, work: Callable[[Connection], T]) -> T:
+    def lock_writes(self) -> WriteLock:
+        """Wait for the write lock of a SQLite file (a no-op lock on PostgreSQL); pass it to
+        ``write`` or ``run_write`` and release it after. Blocks: call it off the event loop."""
+        return WriteLock(self._lock_path)
+
+    def run_write(self, work: Callable[[Connection], T], *, locked: WriteLock | None = None) -> T:
         """Run ``work`` in a write transaction, again when the database asks for a retry
         (a PostgreSQL deadlock or serialization failure, a SQLite lock that timed out)."""
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                with self.write() as conn:
+                with self.write(locked=locked) as conn:
                     return work(conn)
             except ConcurrentInsert:
                 if attempt == WRITE_ATTEMPTS:
