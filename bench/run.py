@@ -284,43 +284,95 @@ def vodwatch_as_peer(
             started = time.perf_counter()
             rows = list(client.iter_report(videoInfo=target, groupBy="userVideo", pageSize=100))
             timings.append((time.perf_counter() - started) * 1000)
+        completeness = {
+            row["userId"]: {
+                "percent": int(row["visitRadio"].rstrip("%")),
+                "watch_ms": row["watchMs"],
+            }
+            for row in rows
+        }
     ingest.drop_database(backend, url, PG_URL)
     timings.sort()
     return {
         "available": True,
         "backend": backend,
-        "beacons": len(beats),
+        "heartbeats": len(beats),
         "ingest_seconds": round(ingest_seconds, 2),
         "ingest_per_second": round(len(beats) / ingest_seconds, 1),
         "query_ms_p50": round(statistics.median(timings), 2),
         "query_ms_p99": round(timings[min(len(timings) - 1, int(0.99 * len(timings)))], 2),
         "viewers": len(rows),
+        "completeness": completeness,
         "notes": "vodwatch serve, one worker per core; the seed endpoint with "
         "videoInfo=<assetId>&groupBy=userVideo, every page of 100",
     }
 
 
-def run_peer(visits: int, repeats: int, backends: list[str]) -> dict[str, Any]:
+def run_peer(tiers: list[int], repeats: int, backends: list[str]) -> dict[str, Any]:
+    """Per tier (a number of visits): the same heartbeats into each system. Ralph takes the
+    first tier only, and all of it: its file store re-reads every statement on each request,
+    so ingest time grows with the square of the store (the results carry its ingest curve)."""
     from bench.peers.diy_postgres import run_diy_postgres
     from bench.peers.ralph import run_ralph
 
-    beats, target, durations = peer_data(visits)
-    out: dict[str, Any] = {
-        "visits": visits,
-        "heartbeats": len(beats),
-        "asset": target,
-        "target_heartbeats": sum(beat.asset_id == target for beat in beats),
-    }
-    with bar("ralph: ingest", len(beats), "statements") as progress:
-        out["ralph"] = run_ralph(beats, target, WORKDIR, progress=progress)
-    with bar("diy postgres: ingest", len(beats), "rows") as progress:
-        out["diy_postgres"] = run_diy_postgres(beats, target, PG_URL, progress=progress)
-    for backend in backends:
-        out[f"vodwatch_{backend}"] = vodwatch_as_peer(beats, target, durations, backend, repeats)
-    for result in out.values():
-        if isinstance(result, dict):
-            result.pop("completeness", None)
+    out: dict[str, Any] = {"tiers": tiers}
+    for tier, visits in enumerate(tiers):
+        beats, target, durations = peer_data(visits)
+        result: dict[str, Any] = {
+            "visits": visits,
+            "heartbeats": len(beats),
+            "asset": target,
+            "target_heartbeats": sum(beat.asset_id == target for beat in beats),
+        }
+        if tier == 0:
+            with bar(f"ralph: {len(beats):,} statements", len(beats), "statements") as progress:
+                result["ralph"] = run_ralph(
+                    beats,
+                    target,
+                    WORKDIR,
+                    progress=progress,
+                    max_statements=None,
+                    query_runs=repeats,
+                )
+        else:
+            result["ralph"] = {
+                "available": False,
+                "why": f"not run at {visits:,} visits: its file store would take hours to "
+                f"ingest {len(beats):,} statements (see the first tier's ingest curve)",
+            }
+        with bar(f"diy postgres: {len(beats):,} rows", len(beats), "rows") as progress:
+            result["diy_postgres"] = run_diy_postgres(
+                beats, target, PG_URL, progress=progress, query_runs=max(repeats, 20)
+            )
+        for backend in backends:
+            result[f"vodwatch_{backend}"] = vodwatch_as_peer(
+                beats, target, durations, backend, max(repeats, 20)
+            )
+        agreed = _agreement(result)
+        for system in result.values():
+            if isinstance(system, dict):
+                system.pop("completeness", None)
+        result["agreement"] = agreed
+        out[str(visits)] = result
     return out
+
+
+def _agreement(result: dict[str, Any]) -> dict[str, Any]:
+    """Whether the systems that ran gave the same completeness (percent per viewer)."""
+    answers = {
+        name: {user: row["percent"] for user, row in system["completeness"].items()}
+        for name, system in result.items()
+        if isinstance(system, dict) and system.get("available") and "completeness" in system
+    }
+    if len(answers) < 2:
+        return {"compared": sorted(answers)}
+    reference_name, reference = next(iter(answers.items()))
+    return {
+        "compared": sorted(answers),
+        "same_as_" + reference_name: {
+            name: answer == reference for name, answer in answers.items() if name != reference_name
+        },
+    }
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -414,17 +466,20 @@ def table(results: dict[str, Any]) -> str:
             f"early, {memory['rss_mb_late']} MB late ({memory['growth_percent']:+}%).",
             "",
         ]
-    peer = results.get("peer")
-    if peer:
+    peer: dict[str, Any] = results.get("peer") or {"tiers": []}
+    for visits in peer["tiers"]:
+        tier = peer[str(visits)]
         lines += [
-            f"## Peers: {peer['heartbeats']:,} heartbeats of {peer['visits']:,} visits; "
-            f"completeness per viewer of one video ({peer['target_heartbeats']:,} of them)",
+            f"## Peers at {visits:,} visits: completeness per viewer of one video",
             "",
-            "| system | ingest/s | ingest s | query p50 ms | query p99 ms | notes |",
+            f"{tier['heartbeats']:,} heartbeats, {tier['target_heartbeats']:,} of them for the "
+            f"video asked about. Same answers: {json.dumps(tier['agreement'])}",
+            "",
+            "| system | heartbeats/s in | ingest s | query p50 ms | query p99 ms | notes |",
             "|---|---:|---:|---:|---:|---|",
         ]
-        for name, result in peer.items():
-            if not isinstance(result, dict):
+        for name, result in tier.items():
+            if not isinstance(result, dict) or name == "agreement":
                 continue
             if not result.get("available"):
                 lines.append(f"| {name} | | | | | unavailable: {result.get('why')} |")
@@ -523,7 +578,7 @@ def main() -> int:
     if "memory" in parts:
         results["memory"] = run_memory(backends[0], 15 if quick else 600, args.connections)
     if "peer" in parts:
-        results["peer"] = run_peer(300 if quick else 20_000, 3 if quick else 10, backends)
+        results["peer"] = run_peer([300] if quick else [2_500, 20_000], 3 if quick else 5, backends)
     results["seconds"] = round(time.monotonic() - started, 1)
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     results["flat"] = flatten(results)
