@@ -17,8 +17,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -291,10 +293,16 @@ FLOOR_ROWS = Table(
 
 
 def storage_floor(
-    url: str, batches: list[list[Heartbeat]], seconds: float, progress: Progress | None = None
+    url: str,
+    batches: list[list[Heartbeat]],
+    seconds: float,
+    progress: Progress | None = None,
+    writers: int = 1,
 ) -> dict[str, Any]:
     """The beacons of ``batches`` inserted as plain rows, one ``executemany`` and one commit
-    per batch, through the same driver and settings as the service, for ``seconds``."""
+    per batch, through the same driver and settings as the service, for ``seconds``, from
+    ``writers`` threads with a connection each (PostgreSQL takes concurrent writers, as the
+    service's worker processes are; a SQLite file takes one at a time)."""
     db = Database(url)
     try:
         with db.write() as conn:
@@ -315,23 +323,34 @@ def storage_floor(
             ]
             for batch in batches
         ]
-        inserted, started = 0, time.perf_counter()
-        for batch in rows:
-            with db.write() as conn:
-                conn.execute(insert(FLOOR_ROWS), batch)
-            inserted += len(batch)
-            elapsed = time.perf_counter() - started
-            if progress:
-                progress(min(seconds, elapsed))
-            if elapsed >= seconds:
-                break
+        queue = iter(rows)
+        queue_lock = threading.Lock()
+        counts = [0] * writers
+        started = time.perf_counter()
+
+        def write(writer: int) -> None:
+            while time.perf_counter() - started < seconds:
+                with queue_lock:
+                    batch = next(queue, None)
+                if batch is None:
+                    return
+                with db.write() as conn:
+                    conn.execute(insert(FLOOR_ROWS), batch)
+                counts[writer] += len(batch)
+                if progress and writer == 0:
+                    progress(min(seconds, time.perf_counter() - started))
+
+        with ThreadPoolExecutor(writers) as pool:
+            list(pool.map(write, range(writers)))
         elapsed = time.perf_counter() - started
+        inserted = sum(counts)
         with db.write() as conn:
             FLOOR_ROWS.drop(conn)
     finally:
         db.dispose()
     return {
         "rows": inserted,
+        "writers": writers,
         "seconds": round(elapsed, 3),
         "beacons_per_s": round(inserted / elapsed, 1),
     }

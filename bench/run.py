@@ -8,7 +8,7 @@ and ``bench/results/latency.png`` (query latency against data size). Parts:
 - ``query``: the seed endpoint's p50/p99 per case at 10k, 100k and 1M visits (quick: 2k, 10k);
 - ``ingest``: single player beacons against the HTTP floor, batches of 100 server beacons
   against the storage floor, per backend;
-- ``memory``: the service's resident memory through a sustained ingest (10 minutes; quick: 20 s);
+- ``memory``: the service's resident memory through a sustained ingest (10 minutes; quick: 15 s);
 - ``peer``: the same heartbeats into Ralph (an xAPI learning record store), a PostgreSQL
   do-it-yourself baseline and vodwatch, and the time each takes to answer "completeness per
   viewer for one video".
@@ -174,7 +174,9 @@ def run_ingest(
                 progress,
             )
         with timed_bar(f"{backend}: storage floor", seconds) as progress:
-            result["storage_floor"] = ingest.storage_floor(url, batches, seconds, progress)
+            result["storage_floor"] = ingest.storage_floor(
+                url, batches, seconds, progress, writers=1 if backend == "sqlite" else workers
+            )
         ingest.drop_database(backend, url, PG_URL)
         result["single"]["ratio_to_http_floor"] = round(
             result["single"]["beacons_per_s"] / result["http_floor"]["beacons_per_s"], 3
