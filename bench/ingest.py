@@ -11,16 +11,17 @@ as it does with the floor it is compared with.
 """
 
 import contextlib
+import itertools
 import json
+import multiprocessing
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,7 +171,7 @@ def vodwatch_server(url: str, port: int, workers: int, log: Path) -> Any:
             "--workers",
             str(workers),
             "--log-level",
-            "warning",
+            os.environ.get("BENCH_LOG_LEVEL", "warning"),
         ],
         port,
         log=log,
@@ -277,6 +278,14 @@ def server_plan(stage: Stage, batches_file: Path) -> dict[str, Any]:
     }
 
 
+def _fresh_rounds(batches: list[list[dict[str, Any]]], name: str) -> Iterator[list[dict[str, Any]]]:
+    """The batches over and over, each round with new session ids, as the load generator
+    sends them."""
+    for round_ in itertools.count():
+        for batch in batches:
+            yield [{**row, "session_id": f"{name}r{round_}{row['session_id']}"} for row in batch]
+
+
 _floor_metadata = MetaData()
 FLOOR_ROWS = Table(
     "bench_storage_floor",
@@ -301,49 +310,25 @@ def storage_floor(
 ) -> dict[str, Any]:
     """The beacons of ``batches`` inserted as plain rows, one ``executemany`` and one commit
     per batch, through the same driver and settings as the service, for ``seconds``, from
-    ``writers`` threads with a connection each (PostgreSQL takes concurrent writers, as the
-    service's worker processes are; a SQLite file takes one at a time)."""
+    ``writers`` processes with a connection each (PostgreSQL takes concurrent writers, as from
+    the service's worker processes; a SQLite file takes one at a time)."""
     db = Database(url)
     try:
         with db.write() as conn:
             FLOOR_ROWS.create(conn, checkfirst=True)
-        rows = [
-            [
-                {
-                    "tenant_id": 1,
-                    "session_id": beat.session_id,
-                    "seq": beat.seq,
-                    "user_id": beat.user_id,
-                    "asset_id": beat.asset_id,
-                    "started_at_ms": beat.at_ms // 1000,
-                    "segments": json.dumps([[s / 1000, e / 1000] for s, e in beat.segments]),
-                    "played_ms": beat.played_ms,
-                }
-                for beat in batch
-            ]
-            for batch in batches
-        ]
-        queue = iter(rows)
-        queue_lock = threading.Lock()
-        counts = [0] * writers
+        rows = [[_floor_row(beat) for beat in batch] for batch in batches]
         started = time.perf_counter()
-
-        def write(writer: int) -> None:
-            while time.perf_counter() - started < seconds:
-                with queue_lock:
-                    batch = next(queue, None)
-                if batch is None:
-                    return
-                with db.write() as conn:
-                    conn.execute(insert(FLOOR_ROWS), batch)
-                counts[writer] += len(batch)
-                if progress and writer == 0:
+        with ProcessPoolExecutor(writers, mp_context=multiprocessing.get_context("fork")) as pool:
+            done = [
+                pool.submit(_insert_rounds, url, rows[writer::writers], f"w{writer}", seconds)
+                for writer in range(writers)
+            ]
+            while not all(future.done() for future in done):
+                time.sleep(0.5)
+                if progress:
                     progress(min(seconds, time.perf_counter() - started))
-
-        with ThreadPoolExecutor(writers) as pool:
-            list(pool.map(write, range(writers)))
+            inserted = sum(future.result() for future in done)
         elapsed = time.perf_counter() - started
-        inserted = sum(counts)
         with db.write() as conn:
             FLOOR_ROWS.drop(conn)
     finally:
@@ -354,3 +339,33 @@ def storage_floor(
         "seconds": round(elapsed, 3),
         "beacons_per_s": round(inserted / elapsed, 1),
     }
+
+
+def _floor_row(beat: Heartbeat) -> dict[str, Any]:
+    return {
+        "tenant_id": 1,
+        "session_id": beat.session_id,
+        "seq": beat.seq,
+        "user_id": beat.user_id,
+        "asset_id": beat.asset_id,
+        "started_at_ms": beat.at_ms // 1000,
+        "segments": json.dumps([[s / 1000, e / 1000] for s, e in beat.segments]),
+        "played_ms": beat.played_ms,
+    }
+
+
+def _insert_rounds(url: str, rows: list[list[dict[str, Any]]], name: str, seconds: float) -> int:
+    """In a writer process: insert batch after batch (new session ids each round) for
+    ``seconds``; how many rows."""
+    db = Database(url)
+    inserted, started = 0, time.perf_counter()
+    try:
+        for batch in _fresh_rounds(rows, name):
+            if time.perf_counter() - started >= seconds:
+                break
+            with db.write() as conn:
+                conn.execute(insert(FLOOR_ROWS), batch)
+            inserted += len(batch)
+    finally:
+        db.dispose()
+    return inserted

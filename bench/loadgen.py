@@ -61,9 +61,8 @@ def player_requests(plan: dict[str, Any], host: str, worker: int) -> Iterator[Re
 
 
 def server_requests(plan: dict[str, Any], host: str, worker: int) -> Iterator[Request]:
-    lines = Path(plan["batches_file"]).read_bytes().splitlines()
-    mine = lines[worker :: plan["workers"]]
-    for body in itertools.cycle(mine):  # the plan holds enough batches for the run
+    mine = plan["batches"][worker :: plan["workers"]]
+    for body in _fresh_sessions(mine):
         timestamp = str(int(time.time()))
         token = sign_request(
             plan["secret"], plan["authkey"], timestamp, "POST", plan["path"], [], body
@@ -75,6 +74,16 @@ def server_requests(plan: dict[str, Any], host: str, worker: int) -> Iterator[Re
             "Tk-token": token,
         }
         yield _http("POST", plan["path"], host, body, headers), body.count(b'"sessionId"')
+
+
+def _fresh_sessions(batches: list[bytes]) -> Iterator[bytes]:
+    """The batches over and over, each round with new session ids (new visits, never
+    duplicates of the first round)."""
+    yield from batches
+    for round_ in itertools.count(1):
+        prefix = b'"sessionId":"r%d' % round_
+        for body in batches:
+            yield body.replace(b'"sessionId":"', prefix)
 
 
 def _http(method: str, path: str, host: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -90,6 +99,7 @@ async def connection(
     deadline: float,
     latencies: list[float],
     counts: dict[str, int],
+    errors: dict[int, str],
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -97,18 +107,25 @@ async def connection(
             payload, beacons = next(requests)
             started = time.perf_counter()
             writer.write(payload)
-            status = int((await reader.readline()).split()[1])
+            status_line = await reader.readline()
+            if not status_line:  # the server closed the connection: count it, reconnect
+                counts["closed"] += 1
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
+                continue
+            status = int(status_line.split()[1])
             length = 0
             while (line := await reader.readline()) not in (b"\r\n", b""):
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
-            await reader.readexactly(length)
+            body = await reader.readexactly(length)
             latencies.append(time.perf_counter() - started)
             if status == 200:
                 counts["ok"] += 1
                 counts["beacons"] += beacons
             else:
                 counts["errors"] += 1
+                errors.setdefault(status, body[:300].decode(errors="replace"))
     finally:
         writer.close()
 
@@ -120,13 +137,19 @@ async def run(url: str, plan: dict[str, Any], connections: int, seconds: float) 
         server_requests if plan["mode"] == "server" else player_requests
     )
     plan = {**plan, "workers": connections}
+    if "batches_file" in plan:  # read once, before any connection opens (an idle connection
+        # is closed by the server after a few seconds)
+        plan["batches"] = Path(plan["batches_file"]).read_bytes().splitlines()
     latencies: list[float] = []
-    counts = {"ok": 0, "errors": 0, "beacons": 0}
+    counts = {"ok": 0, "errors": 0, "beacons": 0, "closed": 0}
+    errors: dict[int, str] = {}
     started = time.perf_counter()
     deadline = started + seconds
     await asyncio.gather(
         *(
-            connection(host, port, make(plan, f"{host}:{port}", n), deadline, latencies, counts)
+            connection(
+                host, port, make(plan, f"{host}:{port}", n), deadline, latencies, counts, errors
+            )
             for n in range(connections)
         )
     )
@@ -139,6 +162,8 @@ async def run(url: str, plan: dict[str, Any], connections: int, seconds: float) 
     return {
         "requests": counts["ok"] + counts["errors"],
         "errors": counts["errors"],
+        "closed_connections": counts["closed"],
+        "error_samples": {str(status): body for status, body in errors.items()},
         "seconds": round(elapsed, 3),
         "requests_per_s": round(counts["ok"] / elapsed, 1),
         "beacons_per_s": round(counts["beacons"] / elapsed, 1),

@@ -156,9 +156,7 @@ def run_ingest(
             plan = ingest.player_plan(stage, ingest.BEACON_PATH, "single")
             result["single"] = ingest.loadgen(port, plan, WORKDIR, connections, seconds, progress)
         # Enough batches that the run never sends one twice at twice the floor's rate.
-        count = max(
-            200, int(seconds * 2 * result["http_floor"]["requests_per_s"] / ingest.BATCH_SIZE)
-        )
+        count = 300 if seconds < 10 else 3_000  # sent round after round with new session ids
         with bar(f"{backend}: make {count:,} batches", 1, "step"):
             batches_file, batches = ingest.server_batches(stage, count, WORKDIR)
         with (
@@ -414,6 +412,8 @@ def table(results: dict[str, Any]) -> str:
         f"Machine: {results['machine']}",
         "",
     ]
+    for part, why in results.get("failed", {}).items():
+        lines += [f"**{part} failed**: {why}", ""]
     query = results.get("query")
     if query:
         lines += [
@@ -570,30 +570,45 @@ def main() -> int:
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}",
     }
     started = time.monotonic()
-    if "query" in parts:
-        sizes = [2_000, 10_000] if quick else [10_000, 100_000, 1_000_000]
-        results["query"] = run_query(backends, sizes, 30 if quick else 200)
-    if "ingest" in parts:
-        results["ingest"] = run_ingest(
+    stem = "quick" if quick else "latest"
+    runs: dict[str, Callable[[], dict[str, Any]]] = {
+        "query": lambda: run_query(
+            backends,
+            [2_000, 10_000] if quick else [10_000, 100_000, 1_000_000],
+            30 if quick else 200,
+        ),
+        "ingest": lambda: run_ingest(
             backends, 3 if quick else 20, args.connections, 5_000 if quick else 100_000
-        )
-    if "memory" in parts:
-        results["memory"] = run_memory(backends[0], 15 if quick else 600, args.connections)
-    if "peer" in parts:
-        results["peer"] = run_peer([300] if quick else [2_500, 20_000], 3 if quick else 5, backends)
+        ),
+        "memory": lambda: run_memory(backends[0], 15 if quick else 600, args.connections),
+        "peer": lambda: run_peer([300] if quick else [2_500, 20_000], 3 if quick else 5, backends),
+    }
+    failed = []
+    for part, run in runs.items():
+        if part not in parts:
+            continue
+        try:
+            results[part] = run()
+        except Exception as error:  # noqa: BLE001 - the other parts still run and are written
+            failed.append(part)
+            results.setdefault("failed", {})[part] = f"{type(error).__name__}: {error}"
+            print(f"{part} failed: {error!r}", file=sys.stderr)
+        write_results(results, args.out, stem, started)  # after each part: nothing is lost
+    text = table(results)
+    print(text)
+    print(f"written to {args.out / (stem + '.json')}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def write_results(results: dict[str, Any], out: Path, stem: str, started: float) -> None:
     results["seconds"] = round(time.monotonic() - started, 1)
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     results["flat"] = flatten(results)
     results.update(results["flat"])
-    stem = "quick" if quick else "latest"
-    (args.out / f"{stem}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    text = table(results)
-    (args.out / f"{stem}.md").write_text(text)
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    (out / f"{stem}.md").write_text(table(results))
     if "query" in results:
-        chart(results, args.out / f"{stem}-latency.png" if quick else args.out / "latency.png")
-    print(text)
-    print(f"written to {args.out / (stem + '.json')} in {results['seconds']} s", file=sys.stderr)
-    return 0
+        chart(results, out / (f"{stem}-latency.png" if stem == "quick" else "latency.png"))
 
 
 if __name__ == "__main__":
