@@ -44,6 +44,7 @@ RESULTS = BENCH / "results"
 WORKDIR = BENCH / ".work"
 PG_URL = os.environ.get("VODWATCH_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TENANTS, VIEWERS, VIDEOS = 100, 100_000, 10_000
+ALL_PARTS = ("query", "ingest", "memory", "peer")
 TARGETS = {
     "ingest.single.ratio_to_http_floor": 0.5,
     "ingest.batch.ratio_to_storage_floor": 0.5,
@@ -555,7 +556,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run in about a minute")
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--only", default="query,ingest,memory,peer")
+    parser.add_argument("--only", default=",".join(ALL_PARTS), help="parts to run")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -571,6 +572,12 @@ def main() -> int:
     }
     started = time.monotonic()
     stem = "quick" if quick else "latest"
+    previous = args.out / f"{stem}.json"
+    if parts != set(ALL_PARTS) and previous.exists():
+        # A partial run updates its parts of the last results and keeps the others.
+        kept = json.loads(previous.read_text())
+        results = {**{k: v for k, v in kept.items() if k in ALL_PARTS}, **results}
+        results["updated_parts"] = sorted(parts)
     runs: dict[str, Callable[[], dict[str, Any]]] = {
         "query": lambda: run_query(
             backends,

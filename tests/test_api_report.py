@@ -67,6 +67,15 @@ def test_pages_never_repeat_or_skip_rows_even_with_equal_start_times(client: Vod
         client.watch_report(page=2, pageSize=7)["data"]["data"]
         == (client.watch_report(pageSize=21)["data"]["data"][7:14])
     )
+    # Filtered, the same order (on SQLite few matches are sorted, not walked in index order).
+    everything = client.watch_report(pageSize=100)["data"]["data"]
+    for filters in ({"userId": "李四"}, {"videoInfo": "8602268011035296205"}):
+        filtered = [
+            row
+            for p in (1, 2, 3)
+            for row in client.watch_report(page=p, pageSize=20, **filters)["data"]["data"]
+        ]
+        assert filtered == everything
 
 
 @pytest.mark.parametrize("listed", [1000, 0], ids=["assets-listed", "assets-joined"])

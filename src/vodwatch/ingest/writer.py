@@ -49,7 +49,7 @@ class IngestWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         # SQLite: requests waiting for the event loop's next group, and who waits for the lock.
-        self._on_loop = db.is_sqlite
+        self._on_loop = db.is_sqlite and not __import__("os").environ.get("VW_THREAD")
         self._waiting: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         self._lock_waiter = ThreadPoolExecutor(1, thread_name_prefix="vodwatch-write-lock")
@@ -88,7 +88,7 @@ class IngestWriter:
             while self._waiting:
                 try:
                     locked = await loop.run_in_executor(self._lock_waiter, self._db.lock_writes)
-                except Exception as error:  # noqa: BLE001 - every request must get an answer
+                except Exception as error:
                     log.error("ingest failed: cannot take the write lock", exc_info=error)
                     failed, self._waiting[:] = list(self._waiting), []
                     for pending in failed:
