@@ -7,10 +7,12 @@ then they are grouped from the visits in range.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Row,
     Select,
     Subquery,
     and_,
@@ -129,16 +131,11 @@ def page_visits(
         ).order_by(page.c.started_at_ms.desc(), page.c.session_id.desc())
     )
     return total, [
-        ReportRow(
-            user_id=row.user_id,
-            user_name=row.user_name,
-            asset_id=row.asset_id,
-            title=row.title,
-            duration_ms=row.duration_ms,
+        _report_row(
+            row,
             watch_ms=row.watch_ms,
             coverage=decode_intervals(row.coverage),
             started_at_ms=row.started_at_ms,
-            last_seen_at_ms=row.last_seen_at_ms,
             session_id=row.session_id,
         )
         for row in rows
@@ -188,16 +185,11 @@ def _page_rollup(
         )
     )
     return total, [
-        ReportRow(
-            user_id=pair.user_id,
-            user_name=pair.user_name,
-            asset_id=pair.asset_id,
-            title=pair.title,
-            duration_ms=pair.duration_ms,
+        _report_row(
+            pair,
             watch_ms=pair.watch_ms,
             coverage=decode_intervals(pair.coverage),
             started_at_ms=pair.latest_started_at_ms,
-            last_seen_at_ms=pair.last_seen_at_ms,
             visit_count=pair.visit_count,
         )
         for pair in pairs
@@ -249,20 +241,40 @@ def _page_grouped_visits(
         key = (user_id, asset_id)
         coverage[key] = union(coverage.get(key, []), decode_intervals(text))
     return total, [
-        ReportRow(
-            user_id=pair.user_id,
-            user_name=pair.user_name,
-            asset_id=pair.asset_id,
-            title=pair.title,
-            duration_ms=pair.duration_ms,
+        _report_row(
+            pair,
             watch_ms=int(pair.watch_ms),
             coverage=coverage.get((pair.user_id, pair.asset_id), []),
             started_at_ms=pair.started_at_ms,
-            last_seen_at_ms=pair.last_seen_at_ms,
             visit_count=pair.visit_count,
         )
         for pair in pairs
     ]
+
+
+def _report_row(
+    row: Row[Any],
+    *,
+    watch_ms: int,
+    coverage: IntervalSet,
+    started_at_ms: int,
+    session_id: str | None = None,
+    visit_count: int = 1,
+) -> ReportRow:
+    """A report row from a page row joined by ``_with_names``."""
+    return ReportRow(
+        user_id=row.user_id,
+        user_name=row.user_name,
+        asset_id=row.asset_id,
+        title=row.title,
+        duration_ms=row.duration_ms,
+        watch_ms=watch_ms,
+        coverage=coverage,
+        started_at_ms=started_at_ms,
+        last_seen_at_ms=row.last_seen_at_ms,
+        session_id=session_id,
+        visit_count=visit_count,
+    )
 
 
 def _with_names(
