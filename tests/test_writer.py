@@ -3,6 +3,9 @@ answer; a request the database refuses fails alone; a writer that cannot take th
 answers with an error instead of leaving requests waiting, and then recovers."""
 
 import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import func, select
@@ -15,6 +18,15 @@ from vodwatch.ingest.writer import IngestWriter
 from vodwatch.store.database import Database
 from vodwatch.store.migrate import upgrade
 from vodwatch.store.schema import visits
+
+T = TypeVar("T")
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: another test's event loop (Playwright's, in the
+    browser tests) may be running in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def beacon_request(tenant_id: int, session: str, seq: int, user: str = "u1") -> IngestRequest:
@@ -41,7 +53,7 @@ def test_concurrent_requests_share_transactions_and_each_gets_its_answer(db: Dat
         return await asyncio.gather(*map(writer.submit, requests), return_exceptions=True)
 
     try:
-        answers = asyncio.run(send_all())
+        answers = run(send_all())
     finally:
         writer.close()
     assert isinstance(answers.pop(100), InvalidParameter)
@@ -71,9 +83,9 @@ def test_a_failing_write_lock_answers_an_error_and_the_writer_recovers(
     try:
         monkeypatch.setattr(db, "lock_writes", broken)
         with pytest.raises(InternalError):
-            asyncio.run(send("session-broken"))
+            run(send("session-broken"))
         monkeypatch.setattr(db, "lock_writes", working)
-        assert asyncio.run(send("session-after")).statuses == ["accepted"]
+        assert run(send("session-after")).statuses == ["accepted"]
     finally:
         writer.close()
         db.dispose()
