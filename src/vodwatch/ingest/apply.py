@@ -78,17 +78,6 @@ def store_requests(
     return applied.outcomes, facts
 
 
-def ingest_beacons(
-    conn: Connection, tenant_id: int, beacons: Sequence[Beacon], now_ms: int, *, is_trusted: bool
-) -> IngestResult:
-    """One request in the caller's transaction; raises its error (``InvalidParameter`` when a
-    beacon names another viewer or video than its session's first beacon)."""
-    (outcome,), _ = store_requests(conn, [IngestRequest(tenant_id, beacons, now_ms, is_trusted)])
-    if not isinstance(outcome, IngestResult):
-        raise outcome
-    return outcome
-
-
 def _lock_visits(conn: Connection, requests: Sequence[IngestRequest]) -> dict[VisitKey, Visit]:
     sessions: dict[int, set[str]] = defaultdict(set)
     for request in requests:

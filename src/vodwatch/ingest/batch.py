@@ -46,16 +46,6 @@ class AppliedGroup:
     before: dict[VisitKey, Visit | None]  # as stored before the group (None: new)
     after: dict[VisitKey, Visit]  # every visit a successful request touched
 
-    def inserted(self) -> list[Visit]:
-        return [visit for key, visit in self.after.items() if self.before[key] is None]
-
-    def updated(self) -> list[Visit]:
-        return [
-            visit
-            for key, visit in self.after.items()
-            if self.before[key] is not None and visit != self.before[key]
-        ]
-
 
 def apply_requests(
     stored: Mapping[VisitKey, Visit], requests: Sequence[IngestRequest]

@@ -118,15 +118,11 @@ class Database:
         """On a SQLite file, one writer at a time across threads and processes, queued by
         the kernel: SQLite's own busy handler polls with sleeps of up to 100 ms, which under
         contention costs more than the writes themselves."""
-        if self._lock_path is None:
+        locked = self.lock_writes()
+        try:
             yield
-            return
-        with open(self._lock_path, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        finally:
+            locked.release()
 
     def lock_writes(self) -> WriteLock:
         """Wait for the write lock of a SQLite file (a no-op lock on PostgreSQL); pass it to
