@@ -13,7 +13,17 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -165,6 +175,50 @@ def upsert(conn: Connection, table: Table) -> Any:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def insert_new(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows whose primary keys are not stored yet; ``ConcurrentInsert`` when another
+    transaction stored one of them first (the caller retries, and then finds it stored)."""
+    if not rows:
+        return
+    key = list(table.primary_key.columns)
+    inserted = conn.execute(
+        upsert(conn, table).on_conflict_do_nothing(index_elements=key).returning(key[0]), rows
+    ).all()
+    if len(inserted) != len(rows):
+        raise ConcurrentInsert(table.name)
+
+
+class UpdateByKey:
+    """``UPDATE table SET <every other column> WHERE <primary key>``, built once, for many
+    rows at a time (``executemany``)."""
+
+    def __init__(self, table: Table) -> None:
+        self._key = [column.name for column in table.primary_key.columns]
+        self._statement = (
+            update(table)
+            .where(and_(*(table.c[name] == bindparam(f"key_{name}") for name in self._key)))
+            .values(
+                {
+                    column.name: bindparam(column.name)
+                    for column in table.columns
+                    if column.name not in self._key
+                }
+            )
+        )
+
+    def __call__(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Write ``rows`` (whole rows, key included) over the stored rows of the same keys."""
+        if not rows:
+            return
+        conn.execute(
+            self._statement,
+            [
+                {f"key_{name}" if name in self._key else name: value for name, value in row.items()}
+                for row in rows
+            ],
+        )
 
 
 def _sqlite_engine(url: str, pool_size: int) -> Engine:

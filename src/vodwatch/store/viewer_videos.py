@@ -3,40 +3,16 @@
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Connection, and_, bindparam, func, select, tuple_, update
+from sqlalchemy import Connection, bindparam, func, select, tuple_, update
 
 from vodwatch.ingest.viewer_videos import PairKey, ViewerVideo
 from vodwatch.intervals import measure
-from vodwatch.store.database import ConcurrentInsert, upsert
+from vodwatch.store.database import UpdateByKey, insert_new
 from vodwatch.store.schema import viewer_videos, visits
 from vodwatch.store.visits import decode_intervals, encode_intervals
 
 _COLUMNS = viewer_videos.c
-_KEY_COLUMNS = ("tenant_id", "user_id", "asset_id")
-_UPDATE = (
-    update(viewer_videos)
-    .where(
-        and_(
-            _COLUMNS.tenant_id == bindparam("k_tenant_id"),
-            _COLUMNS.user_id == bindparam("k_user_id"),
-            _COLUMNS.asset_id == bindparam("k_asset_id"),
-        )
-    )
-    .values(
-        {
-            name: bindparam(name)
-            for name in (
-                "first_started_at_ms",
-                "latest_started_at_ms",
-                "last_seen_at_ms",
-                "watch_ms",
-                "coverage",
-                "covered_ms",
-                "visit_count",
-            )
-        }
-    )
-)
+_UPDATE = UpdateByKey(viewer_videos)
 
 
 # Built once: ingest runs it for every group of requests.
@@ -83,21 +59,8 @@ def save_viewer_videos(
     existing = set(stored)
     new = [pair for pair in changed if pair.key not in existing]
     old = [pair for pair in changed if pair.key in existing]
-    if new:
-        inserted = conn.execute(
-            upsert(conn, viewer_videos)
-            .on_conflict_do_nothing(index_elements=list(viewer_videos.primary_key.columns))
-            .returning(_COLUMNS.user_id),
-            [_row(pair) for pair in sorted(new, key=lambda pair: pair.key)],
-        ).all()
-        if len(inserted) != len(new):
-            raise ConcurrentInsert("viewer_videos")
-    if old:
-        rows = []
-        for pair in old:
-            row = _row(pair)
-            rows.append({**{f"k_{name}": row.pop(name) for name in _KEY_COLUMNS}, **row})
-        conn.execute(_UPDATE, rows)
+    insert_new(conn, viewer_videos, [_row(pair) for pair in sorted(new, key=lambda pair: pair.key)])
+    _UPDATE(conn, [_row(pair) for pair in old])
 
 
 def recount_latest_start(conn: Connection, keys: Iterable[PairKey]) -> None:

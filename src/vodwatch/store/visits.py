@@ -7,11 +7,11 @@ PostgreSQL wait for each other instead of deadlocking.
 from collections.abc import Iterable, Sequence
 
 import orjson
-from sqlalchemy import ARRAY, Connection, and_, any_, bindparam, select, update
+from sqlalchemy import ARRAY, Connection, any_, bindparam, select
 
 from vodwatch.ingest.visit import Visit
 from vodwatch.intervals import IntervalSet, measure
-from vodwatch.store.database import ConcurrentInsert, upsert
+from vodwatch.store.database import UpdateByKey, insert_new
 from vodwatch.store.schema import visits
 
 _STATE_COLUMNS = (
@@ -82,47 +82,19 @@ def lock_visits(conn: Connection, tenant_id: int, session_ids: Iterable[str]) ->
 def insert_visits(conn: Connection, tenant_id: int, new: Sequence[Visit]) -> None:
     """Insert visits that do not exist yet; ``ConcurrentInsert`` when another transaction
     created one of them first (the caller retries, and then finds it stored)."""
-    if not new:
-        return
-    inserted = conn.execute(
-        upsert(conn, visits)
-        .on_conflict_do_nothing(index_elements=[visits.c.tenant_id, visits.c.session_id])
-        .returning(visits.c.session_id),
+    insert_new(
+        conn,
+        visits,
         [_row(tenant_id, visit) for visit in sorted(new, key=lambda visit: visit.session_id)],
-    ).all()
-    if len(inserted) != len(new):
-        raise ConcurrentInsert("visits")
+    )
 
 
-_UPDATE = (
-    update(visits)
-    .where(
-        and_(
-            visits.c.tenant_id == bindparam("key_tenant_id"),
-            visits.c.session_id == bindparam("key_session_id"),
-        )
-    )
-    .values(
-        {
-            column.name: bindparam(column.name)
-            for column in visits.columns
-            if column.name not in ("tenant_id", "session_id")
-        }
-    )
-)
+_UPDATE = UpdateByKey(visits)
 
 
 def save_visits(conn: Connection, tenant_id: int, changed: Sequence[Visit]) -> None:
     """Write back visits read with ``lock_visits``."""
-    if not changed:
-        return
-    rows = []
-    for visit in changed:
-        row = _row(tenant_id, visit)
-        row["key_tenant_id"] = row.pop("tenant_id")
-        row["key_session_id"] = row.pop("session_id")
-        rows.append(row)
-    conn.execute(_UPDATE, rows)
+    _UPDATE(conn, [_row(tenant_id, visit) for visit in changed])
 
 
 def encode_intervals(intervals: IntervalSet) -> str:
