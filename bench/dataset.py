@@ -169,6 +169,10 @@ class _Pair:
             "coverage": json.dumps(self.coverage, separators=(",", ":")),
             "covered_ms": measure(self.coverage),
             "visit_count": self.visits,
+            # Loaded as history (as server beacons would bring it): no player clock yet.
+            "player_since_ms": None,
+            "player_watch_ms": 0,
+            "player_gain_ms": 0,
         }
 
 

@@ -224,11 +224,13 @@ def test_media_detail_shape(client: VodwatchClient):
 
 def test_version_header(client: VodwatchClient):
     path = "/vod/webapi/statistics/vod/watch"
-    headers = client.signed_headers("GET", path, [], b"")
     http = client._http
+    headers = client.signed_headers("GET", path, [], b"")
     assert http.get(path, headers=headers).json()["result"] == 0
+    headers = client.signed_headers("GET", path, [], b"")
     del headers["version"]
     assert http.get(path, headers=headers).json()["result"] == 0
+    headers = client.signed_headers("GET", path, [], b"")
     headers["version"] = "v3"
     answer = http.get(path, headers=headers)
     assert answer.status_code == 400

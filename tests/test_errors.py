@@ -373,6 +373,30 @@ CASES = [
         "1000",
     ),
     Case(
+        "too many segments in one request",
+        player(
+            *(beacon(seq=n, segments=[[i, i + 0.001] for i in range(1000)]) for n in range(1, 12))
+        ),
+        413,
+        41300,
+        "10000",
+    ),
+    Case(
+        "a visit of more than 1000 separate ranges",
+        lambda w: w.post_server(
+            [
+                server_beacon("ragged-session", seq, asset_id=ASSET, segments=ranges)
+                for seq, ranges in (
+                    (1, [[2.0 * i, 2.0 * i + 1] for i in range(600)]),
+                    (2, [[2.0 * i, 2.0 * i + 1] for i in range(600, 1200)]),
+                )
+            ]
+        ),
+        400,
+        40010,
+        "1000 separate ranges",
+    ),
+    Case(
         "body over 1 MiB", lambda w: raw_post(w.http, b" " * (1024 * 1024 + 1)), 413, 41300, "body"
     ),
     Case(

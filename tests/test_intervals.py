@@ -9,11 +9,12 @@ from tests.model import ms_set, runs
 from vodwatch.intervals import (
     clamp,
     contains,
+    first_claims,
     measure,
     normalize,
-    subtract,
-    take_first,
+    partition,
     union,
+    union_into,
 )
 
 points = st.integers(min_value=0, max_value=400)
@@ -58,24 +59,45 @@ def test_clamp_is_intersection_with_the_duration(intervals, low, high):
     assert clamp(normalize(intervals), low, high) == runs(expected)
 
 
-@given(interval_lists, interval_lists)
-def test_subtract_is_set_difference(a, b):
-    assert subtract(a, normalize(b)) == runs(model(a) - model(b))
+ordered_lists = st.lists(st.tuples(points, points).map(sorted).map(tuple), max_size=10)
 
 
-@given(st.lists(st.tuples(points, points).map(sorted).map(tuple), max_size=8), st.integers(-5, 900))
-def test_take_first_keeps_the_budget_in_the_given_order(intervals, budget):
-    kept = take_first(intervals, budget)
-    # Model: walk the intervals in order, one millisecond at a time.
-    expected: set[int] = set()
-    left = max(budget, 0)
-    for start, end in intervals:
+@given(ordered_lists)
+def test_first_claims_label_each_millisecond_with_its_first_interval(intervals):
+    claims = first_claims(intervals)
+    owner: dict[int, int] = {}
+    for index, (start, end) in enumerate(intervals):
         for ms in range(start, end):
-            if left == 0:
-                break
-            expected.add(ms)
-            left -= 1
-    assert kept == runs(expected)
+            owner.setdefault(ms, index)
+    assert {ms: index for start, end, index in claims for ms in range(start, end)} == owner
+    assert all(start < end for start, end, _ in claims)
+    assert all(  # sorted, disjoint, and neighbours with one owner merged
+        a[1] <= b[0] and (a[1] < b[0] or a[2] != b[2]) for a, b in itertools.pairwise(claims)
+    )
+
+
+@given(ordered_lists, interval_lists)
+def test_partition_splits_claims_by_membership_keeping_labels(intervals, inside):
+    claims = first_claims(intervals)
+    within, without = partition(claims, normalize(inside))
+    members = model(inside)
+    labelled = {ms: index for start, end, index in claims for ms in range(start, end)}
+    assert {ms: i for s, e, i in within for ms in range(s, e)} == {
+        ms: i for ms, i in labelled.items() if ms in members
+    }
+    assert {ms: i for s, e, i in without for ms in range(s, e)} == {
+        ms: i for ms, i in labelled.items() if ms not in members
+    }
+    for part in (within, without):
+        assert all(s < e for s, e, _ in part)
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(part))
+
+
+@given(interval_lists, st.lists(pairs, max_size=40))
+def test_union_into_is_union(a, b):
+    normal_a = normalize(a)
+    assert union_into(normal_a, normalize(b)) == runs(model(a) | model(b))
+    assert normal_a == normalize(a)  # not changed in place
 
 
 @given(interval_lists, points)

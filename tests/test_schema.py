@@ -48,7 +48,10 @@ def test_title_search_uses_a_trigram_index_on_postgresql(postgres_database_url: 
     upgrade(db)
     with db.read() as conn:
         definition = conn.execute(
-            text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_assets_title_trgm'")
+            text(
+                "SELECT indexdef FROM pg_indexes "
+                "WHERE indexname = 'ix_assets_title_trgm' AND schemaname = current_schema()"
+            )
         ).scalar_one()
     db.dispose()
     assert "gin (tenant_id, title_folded gin_trgm_ops)" in definition

@@ -23,14 +23,15 @@ def test_healthz_is_503_when_the_database_is_unreachable():
     with TestClient(create_app(db)) as http:
         answer = http.get("/healthz")
     assert answer.status_code == 503
-    assert answer.json() == {"result": 50300, "msg": "database unreachable"}
+    assert answer.json() == {"result": 50300, "msg": "database unavailable: database unreachable"}
+    assert int(answer.headers["Retry-After"]) >= 1
 
 
 def test_openapi_describes_every_endpoint(http: TestClient):
     document = http.get("/openapi.json").json()
     assert set(document["paths"]) == {
         "/vod/webapi/statistics/vod/watch",
-        "/vod/webapi/media/{asset_id}",
+        "/vod/webapi/media/{assetId}",
         "/vod/webapi/beacon",
         "/healthz",
     }

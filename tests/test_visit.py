@@ -9,6 +9,7 @@ from tests.model import ms_set, runs
 from vodwatch.beacon.bounds import CLOCK_SLACK_MS, MAX_PLAYBACK_RATE, MIN_RATE_DIVISOR
 from vodwatch.beacon.model import Beacon, Viewing
 from vodwatch.errors import InvalidParameter
+from vodwatch.ingest.viewer_videos import ViewerVideo, start_pair
 from vodwatch.ingest.visit import Visit, apply_beacon, start_visit
 from vodwatch.intervals import measure
 
@@ -49,11 +50,20 @@ def deliveries(draw, max_played_ms: int = 50_000):
     return beacons, draw(st.permutations(beacons + resent))
 
 
+PAIRS: dict[int, ViewerVideo] = {}  # the pair of each visit ``replay`` opened, by id(visit)
+
+
+def apply(visit: Visit, item: Beacon, now_ms: int, *, is_trusted: bool) -> bool:
+    """``apply_beacon`` with the visit's own pair (a viewer with this one visit)."""
+    return apply_beacon(visit, PAIRS[id(visit)], item, now_ms, is_trusted=is_trusted)
+
+
 def replay(stream, *, is_trusted: bool, step_ms: int = 0) -> Visit:
     now = T0
     visit = start_visit(stream[0], now)
+    PAIRS[id(visit)] = start_pair((1, visit.user_id, visit.asset_id), visit.started_at_ms, now)
     for item in stream:
-        apply_beacon(visit, item, now, is_trusted=is_trusted)
+        apply(visit, item, now, is_trusted=is_trusted)
         now += step_ms
     return visit
 
@@ -88,7 +98,7 @@ def test_player_beacons_in_any_order_when_the_clock_allows_them(delivery):
 
 def test_a_normal_heartbeat_is_never_cut_even_when_late():
     visit = replay([beacon(1, [(0, 0)])], is_trusted=False)
-    apply_beacon(visit, beacon(2, [(0, 25_000)], 25_000), T0 + 20_000, is_trusted=False)
+    apply(visit, beacon(2, [(0, 25_000)], 25_000), T0 + 20_000, is_trusted=False)
     assert visit.watch_ms == 25_000
     assert measure(visit.coverage) == 25_000
 
@@ -96,14 +106,14 @@ def test_a_normal_heartbeat_is_never_cut_even_when_late():
 def test_a_laptop_asleep_for_an_hour_does_not_gain_an_hour():
     visit = replay([beacon(1, [(0, 10_000)], 10_000)], is_trusted=False)
     # The tracker's wall clock says an hour of "playing"; the media moved 2 s.
-    apply_beacon(visit, beacon(2, [(10_000, 12_000)], 3_600_000), T0 + 3_600_000, is_trusted=False)
+    apply(visit, beacon(2, [(10_000, 12_000)], 3_600_000), T0 + 3_600_000, is_trusted=False)
     assert visit.watch_ms == 10_000 + 2_000 * MIN_RATE_DIVISOR
 
 
 def test_a_paused_tab_gains_nothing():
     visit = replay([beacon(1, [(0, 5_000)], 5_000)], is_trusted=False)
     for seq in range(2, 10):
-        apply_beacon(visit, beacon(seq, [], 15_000), T0 + seq * 15_000, is_trusted=False)
+        apply(visit, beacon(seq, [], 15_000), T0 + seq * 15_000, is_trusted=False)
     assert visit.watch_ms == 5_000
 
 
@@ -122,7 +132,7 @@ def test_watch_time_never_exceeds_the_server_clock():
     visit = replay([beacon(1)], is_trusted=False)
     for seq in range(2, 200):
         now = T0 + seq * 1_000  # a beacon a second, each claiming 10 s
-        apply_beacon(
+        apply(
             visit,
             beacon(seq, [(seq * 10_000, seq * 10_000 + 10_000)], 10_000),
             now,
@@ -140,4 +150,4 @@ def test_a_session_belongs_to_one_viewer_and_video():
     visit = replay([beacon(1)], is_trusted=True)
     other = Viewing(user_id="王五", user_name=None, asset_id="860")
     with pytest.raises(InvalidParameter, match="belongs to another viewer"):
-        apply_beacon(visit, beacon(2, viewing=other), T0, is_trusted=True)
+        apply(visit, beacon(2, viewing=other), T0, is_trusted=True)

@@ -8,8 +8,10 @@ as SPEC §5 says and wraps every endpoint.
 
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx2
 
@@ -19,6 +21,8 @@ from vodwatch.signing import canonical_query, sign_request
 REPORT_PATH = "/vod/webapi/statistics/vod/watch"
 BEACON_PATH = "/vod/webapi/beacon"
 MEDIA_PATH = "/vod/webapi/media/"
+SIGNATURES_REMEMBERED = 10_000
+MAX_TIMESTAMP_LEAD_SECONDS = 60  # the service accepts Timestamps up to 300 s ahead
 
 
 class VodwatchAPIError(Exception):
@@ -50,6 +54,9 @@ class VodwatchClient:
         self.secret = secret
         self.clock = clock
         self._http = http or httpx2.Client(timeout=timeout)
+        # Signatures sent lately: the service accepts each signed request once, so an
+        # identical request in the same second is signed with the next second instead.
+        self._sent: OrderedDict[str, None] = OrderedDict()
 
     def close(self) -> None:
         self._http.close()
@@ -65,11 +72,11 @@ class VodwatchClient:
     def put_media(self, asset_id: str, title: str, duration: float) -> dict[str, Any]:
         """Create or update a video; ``duration`` in seconds."""
         return self.call(
-            "PUT", MEDIA_PATH + asset_id, body={"videoTitle": title, "duration": duration}
+            "PUT", media_path(asset_id), body={"videoTitle": title, "duration": duration}
         )
 
     def get_media(self, asset_id: str) -> dict[str, Any]:
-        return self.call("GET", MEDIA_PATH + asset_id)
+        return self.call("GET", media_path(asset_id))
 
     def send_beacons(self, beacons: list[dict[str, Any]] | dict[str, Any]) -> dict[str, Any]:
         """Server beacons (trusted records, e.g. an import): each names userId and assetId."""
@@ -147,17 +154,29 @@ class VodwatchClient:
     def signed_headers(
         self, method: str, path: str, pairs: list[tuple[str, str]], body: bytes
     ) -> dict[str, str]:
-        timestamp = str(int(self.clock()))
+        """Tk headers for one request, never the same as an earlier request's: ``path`` as
+        it goes on the wire (percent-encoded, as ``media_path`` makes it)."""
+        now = int(self.clock())
+        for timestamp in map(str, range(now, now + MAX_TIMESTAMP_LEAD_SECONDS + 1)):
+            token = sign_request(self.secret, self.authkey, timestamp, method, path, pairs, body)
+            if token not in self._sent:
+                break
+        self._sent[token] = None
+        if len(self._sent) > SIGNATURES_REMEMBERED:
+            self._sent.popitem(last=False)
         return {
             "Content-Type": "application/json",
             "Accept": "application/json",
             "version": "v2",
             "Tk-authkey": self.authkey,
             "Timestamp": timestamp,
-            "Tk-token": sign_request(
-                self.secret, self.authkey, timestamp, method, path, pairs, body
-            ),
+            "Tk-token": token,
         }
+
+
+def media_path(asset_id: str) -> str:
+    """The catalog path of ``asset_id``, percent-encoded (an assetId may hold ``?`` or ``#``)."""
+    return MEDIA_PATH + quote(asset_id, safe="-._~")
 
 
 def _decode(response: httpx2.Response) -> dict[str, Any]:

@@ -13,9 +13,10 @@ class VodwatchError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[int] = 50000
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after  # seconds, sent as Retry-After: when to try again
 
 
 class MissingAuth(VodwatchError):
@@ -39,6 +40,13 @@ class InvalidCredentials(VodwatchError):
     code = 40003
 
 
+class ReplayedRequest(VodwatchError):
+    """A signed request (same authkey, Timestamp and Tk-token) that was accepted before."""
+
+    status = 401
+    code = 40004
+
+
 class InvalidParameter(VodwatchError):
     """A parameter or field has a bad value; the message names it."""
 
@@ -51,6 +59,14 @@ class OriginNotAllowed(VodwatchError):
 
     status = 403
     code = 40300
+
+
+class ClientDisconnected(VodwatchError):
+    """The client went away before its request body arrived whole: nothing is done (and
+    nobody reads the answer)."""
+
+    status = 400
+    code = 40000
 
 
 class NotFound(VodwatchError):
@@ -69,7 +85,17 @@ class PayloadTooLarge(VodwatchError):
 
 
 class TooManyRequests(VodwatchError):
+    """A rate limit: too many failed authentications, or beacons for one playback token."""
+
     status = 429
+    code = 42900
+
+
+class Overloaded(VodwatchError):
+    """The ingest queue of this process is full: the same code as a rate limit, but the
+    service, not the client, is what is too busy (503)."""
+
+    status = 503
     code = 42900
 
 
@@ -79,7 +105,7 @@ class InternalError(VodwatchError):
 
 
 class Unavailable(VodwatchError):
-    """The database cannot be reached."""
+    """The database cannot be reached or cannot write (down, disk full, too slow)."""
 
     status = 503
     code = 50300

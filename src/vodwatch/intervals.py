@@ -7,10 +7,15 @@ returns a set in normal form, so two sets are equal exactly when they cover the 
 milliseconds.
 """
 
-from collections.abc import Iterable
+import heapq
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 
 Interval = tuple[int, int]
 IntervalSet = list[Interval]
+Claim = tuple[int, int, int]  # (start, end, index of the interval that claims it first)
+_FAR = 2**63  # beyond any millisecond: (point, _FAR) sorts after every interval starting there
+_FEW = 16  # intervals placed one by one (binary search) unless they are many, and 1/16 of all
 
 
 def normalize(intervals: Iterable[Interval]) -> IntervalSet:
@@ -54,51 +59,6 @@ def clamp(intervals: IntervalSet, low: int, high: int) -> IntervalSet:
     return clamped
 
 
-def subtract(intervals: Iterable[Interval], removed: IntervalSet) -> IntervalSet:
-    """The part of ``intervals`` not in the normal set ``removed``.
-
-    >>> subtract([(0, 100)], [(10, 20), (50, 60)])
-    [(0, 10), (20, 50), (60, 100)]
-    """
-    remaining: IntervalSet = []
-    for start, end in normalize(intervals):
-        cursor = start
-        for cut_start, cut_end in removed:
-            if cut_end <= cursor:
-                continue
-            if cut_start >= end:
-                break
-            if cut_start > cursor:
-                remaining.append((cursor, cut_start))
-            cursor = max(cursor, cut_end)
-            if cursor >= end:
-                break
-        if cursor < end:
-            remaining.append((cursor, end))
-    return remaining
-
-
-def take_first(intervals: Iterable[Interval], budget: int) -> IntervalSet:
-    """The first ``budget`` milliseconds of ``intervals``, in the order given.
-
-    Used to trim a beacon's new coverage to what the clock allows: the ranges a player
-    reports first are kept, the rest is cut.
-
-    >>> take_first([(50, 60), (0, 30)], 25)
-    [(0, 15), (50, 60)]
-    """
-    kept: list[Interval] = []
-    left = max(budget, 0)
-    for start, end in intervals:
-        if left <= 0:
-            break
-        length = min(end - start, left)
-        if length > 0:
-            kept.append((start, start + length))
-            left -= length
-    return normalize(kept)
-
-
 def contains(intervals: IntervalSet, point: int) -> bool:
     """Whether ``point`` lies in the normal set (binary search)."""
     low, high = 0, len(intervals)
@@ -112,3 +72,91 @@ def contains(intervals: IntervalSet, point: int) -> bool:
         else:
             return True
     return False
+
+
+def first_claims(intervals: Sequence[Interval]) -> list[Claim]:
+    """Every millisecond of the union of ``intervals``, labelled with the index of the first
+    interval (in the order given) that covers it: ``(start, end, index)`` pieces sorted by
+    position, disjoint, neighbours with the same index merged. O(n log n) for n intervals.
+
+    >>> first_claims([(10, 20), (0, 15), (30, 40)])
+    [(0, 10, 1), (10, 20, 0), (30, 40, 2)]
+    """
+    events = sorted(
+        (point, index)
+        for index, (start, end) in enumerate(intervals)
+        if start < end
+        for point in (start, end)
+    )
+    claims: list[Claim] = []
+    active: list[int] = []  # a heap of the indexes covering the sweep position
+    ends = {index: end for index, (start, end) in enumerate(intervals) if start < end}
+    position = None
+    for point, index in events:
+        while active and ends[active[0]] <= (position if position is not None else point):
+            heapq.heappop(active)  # lazily: intervals that ended at or before the position
+        if active and position is not None and point > position:
+            owner = active[0]
+            if claims and claims[-1][1] == position and claims[-1][2] == owner:
+                claims[-1] = (claims[-1][0], point, owner)
+            else:
+                claims.append((position, point, owner))
+        position = point
+        if ends[index] > point:  # a start: the interval becomes active
+            heapq.heappush(active, index)
+    return claims
+
+
+def partition(claims: Iterable[Claim], inside: IntervalSet) -> tuple[list[Claim], list[Claim]]:
+    """Split position-sorted, disjoint ``claims`` into their parts inside the normal set
+    ``inside`` and their parts outside it, labels kept. O(k log n + the parts made) for k
+    claims: a claim finds its place in ``inside`` by binary search.
+
+    >>> partition([(0, 10, 0), (20, 30, 1)], [(5, 25)])
+    ([(5, 10, 0), (20, 25, 1)], [(0, 5, 0), (25, 30, 1)])
+    """
+    within: list[Claim] = []
+    without: list[Claim] = []
+    for start, end, owner in claims:
+        # The first interval of ``inside`` that ends after ``start``.
+        scan = bisect_right(inside, (start, _FAR))
+        if scan and inside[scan - 1][1] > start:
+            scan -= 1
+        position = start
+        while position < end:
+            if scan < len(inside) and inside[scan][0] < end:
+                cut_start, cut_end = inside[scan]
+                if cut_start > position:
+                    without.append((position, cut_start, owner))
+                    position = cut_start
+                stop = min(end, cut_end)
+                within.append((position, stop, owner))
+                position = stop
+                scan += 1
+            else:
+                without.append((position, end, owner))
+                position = end
+    return within, without
+
+
+def union_into(normal: IntervalSet, added: IntervalSet) -> IntervalSet:
+    """``union(normal, added)`` for two normal sets, in O(k log n) steps (plus a copy) when
+    ``added`` holds few intervals, or few next to ``normal``: each finds its place by binary
+    search. Neither argument is changed.
+
+    >>> union_into([(0, 10), (20, 30), (40, 50)], [(10, 20), (45, 60)])
+    [(0, 30), (40, 60)]
+    """
+    if len(added) > _FEW and len(added) * _FEW > len(normal):
+        return normalize([*normal, *added])
+    merged = list(normal)
+    for start, end in added:
+        low = bisect_right(merged, (start, _FAR))
+        if low and merged[low - 1][1] >= start:
+            low -= 1  # touches or overlaps the interval before
+        high = bisect_right(merged, (end, _FAR))  # the first that starts after ``end``
+        if low < high:
+            start = min(start, merged[low][0])
+            end = max(end, merged[high - 1][1])
+        merged[low:high] = [(start, end)]
+    return merged

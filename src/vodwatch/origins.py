@@ -35,7 +35,19 @@ def is_origin_allowed(origin: str, allowed: Iterable[str]) -> bool:
         return origin in allowed  # "null" and other opaque origins, listed verbatim
 
 
-def is_same_origin(origin: str, host: str) -> bool:
-    """Whether a page served by vodwatch itself sent the request (its ``Host`` header)."""
-    _, _, origin_host = origin.partition("://")
-    return bool(host) and origin_host.lower() == host.lower()
+def is_same_origin(origin: str, scheme: str, host: str, public_origin: str = "") -> bool:
+    """Whether a page served by vodwatch itself sent the request: its origin is
+    ``public_origin`` when the operator set one (``--public-url``), else the scheme and
+    ``Host`` the request came with (a page on http:// is not the https:// service's)."""
+    try:
+        normalized = normalize_origin(origin)
+    except ValueError:
+        return False  # "null" and other opaque origins are nobody's own
+    if public_origin:
+        return normalized == public_origin
+    if not host:
+        return False
+    try:
+        return normalized == normalize_origin(f"{scheme}://{host}")
+    except ValueError:
+        return False

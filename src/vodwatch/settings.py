@@ -1,6 +1,16 @@
-"""Settings, in one place: flags first, then environment variables, then these defaults."""
+"""Settings, in one place: flags first, then environment variables, then these defaults.
+
+``vodwatch serve`` takes a flag for every field of ``ServiceSettings`` (its help text is the
+field's) and hands the values to its worker processes through the environment, where
+``ServiceSettings.from_environment`` reads them back.
+"""
 
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from vodwatch.rate_limits import Rate
 
 DATABASE_URL_ENV = "VODWATCH_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///vodwatch.db"
@@ -19,3 +29,115 @@ DEFAULT_POOL_SIZE = 10
 
 def pool_size_from_environment() -> int:
     return int(os.environ.get(POOL_SIZE_ENV) or DEFAULT_POOL_SIZE)
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 3600:
+        raise ValueError(f"{text!r}: must be between 0 and 3600 seconds")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"{text!r}: must be at least 1")
+    return value
+
+
+def _origin(text: str) -> str:
+    from vodwatch.origins import normalize_origin
+
+    return normalize_origin(text) if text else ""
+
+
+def _setting(default: Any, env: str, parse: Callable[[str], Any], help: str) -> Any:
+    return field(default=default, metadata={"env": env, "parse": parse, "help": help})
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """What a worker process needs beyond its database URL and pool size."""
+
+    write_timeout: float = _setting(
+        10.0,
+        "VODWATCH_WRITE_TIMEOUT",
+        _seconds,
+        "Seconds a beacon request waits to be stored before it is answered 503.",
+    )
+    max_queued_beacons: int = _setting(
+        50_000,
+        "VODWATCH_MAX_QUEUED_BEACONS",
+        _count,
+        "Beacons waiting to be stored per worker before new requests get 503 (42900).",
+    )
+    db_connect_timeout: float = _setting(
+        5.0, "VODWATCH_DB_CONNECT_TIMEOUT", _seconds, "PostgreSQL: seconds to connect."
+    )
+    db_pool_timeout: float = _setting(
+        10.0,
+        "VODWATCH_DB_POOL_TIMEOUT",
+        _seconds,
+        "Seconds a request waits for a free database connection.",
+    )
+    db_lock_timeout: float = _setting(
+        5.0, "VODWATCH_DB_LOCK_TIMEOUT", _seconds, "PostgreSQL: seconds to wait for a row lock."
+    )
+    db_statement_timeout: float = _setting(
+        30.0,
+        "VODWATCH_DB_STATEMENT_TIMEOUT",
+        _seconds,
+        "PostgreSQL: seconds one statement may run.",
+    )
+    failed_auth_per_address: Rate = _setting(
+        Rate(30, 60.0),
+        "VODWATCH_FAILED_AUTH_PER_ADDRESS",
+        Rate.parse,
+        "Failed authentications one client address may make (e.g. 30/minute) before all its "
+        "requests get 429 for a while.",
+    )
+    failed_auth_per_authkey: Rate = _setting(
+        Rate(300, 60.0),
+        "VODWATCH_FAILED_AUTH_PER_AUTHKEY",
+        Rate.parse,
+        "Failed authentications with one authkey (e.g. 300/minute) before further failing "
+        "ones get 429 (valid requests still pass).",
+    )
+    beacons_per_token: Rate = _setting(
+        Rate(600, 60.0),
+        "VODWATCH_BEACONS_PER_TOKEN",
+        Rate.parse,
+        "Beacons one playback token may send (e.g. 600/minute), bursts included.",
+    )
+    public_url: str = _setting(
+        "",
+        "VODWATCH_PUBLIC_URL",
+        _origin,
+        "The origin browsers reach vodwatch at (e.g. https://stats.example.com): pages served "
+        "there may send beacons without being allowed by a tenant. Default: the scheme and "
+        "Host of each request.",
+    )
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "ServiceSettings":
+        """Each field from its environment variable, else its default; ``ValueError`` naming
+        the variable for a bad value."""
+        values: dict[str, Any] = {}
+        for setting in fields(cls):
+            env = setting.metadata["env"]
+            text = environ.get(env)
+            if text is None or text == "":
+                continue
+            try:
+                values[setting.name] = setting.metadata["parse"](text)
+            except ValueError as error:
+                raise ValueError(f"{env}: {error}") from None
+        return cls(**values)
+
+
+def setting_help() -> list[tuple[str, str, str, str]]:
+    """(field name, environment variable, default as text, help) of each service setting."""
+    return [
+        (s.name, s.metadata["env"], str(s.default), s.metadata["help"])
+        for s in fields(ServiceSettings)
+    ]

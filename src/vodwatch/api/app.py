@@ -6,7 +6,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,23 +24,33 @@ from vodwatch.api.responses import (
     handle_vodwatch_error,
 )
 from vodwatch.errors import Unavailable, VodwatchError
-from vodwatch.store.database import Database
+from vodwatch.settings import ServiceSettings
+from vodwatch.store.database import Database, describe_outage
 
 STATIC_DIRECTORY = Path(__file__).parent.parent / "static"
 
 
-async def handle_database_down(_request: Request, _error: Exception) -> Response:
-    return error_response(Unavailable("database unavailable; try again shortly"))
+async def handle_database_error(request: Request, error: Exception) -> Response:
+    """A database that cannot answer (down, full, too slow) is a 503 to try again; any other
+    database error is a bug."""
+    cause = describe_outage(error)
+    if cause is None:
+        return await handle_unexpected(request, error)
+    return error_response(Unavailable(f"database unavailable ({cause}); try again", retry_after=1))
 
 
-def create_app(db: Database, *, clock: Callable[[], float] = time.time) -> FastAPI:
+def create_app(
+    db: Database,
+    *,
+    clock: Callable[[], float] = time.time,
+    settings: ServiceSettings | None = None,
+) -> FastAPI:
     """The service on an open (and migrated) database; ``clock`` returns unix seconds."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        app.state.services.writer.close()
-        db.dispose()
+        app.state.services.close()
 
     app = FastAPI(
         title="vodwatch",
@@ -47,13 +58,14 @@ def create_app(db: Database, *, clock: Callable[[], float] = time.time) -> FastA
         summary="How much of each video each viewer really watched, and for how long.",
         lifespan=lifespan,
     )
-    app.state.services = Services(db=db, clock=clock)
+    app.state.services = Services(db=db, clock=clock, settings=settings or ServiceSettings())
     for module in (report, catalog, beacons, health):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
     app.add_exception_handler(VodwatchError, handle_vodwatch_error)
     app.add_exception_handler(HTTPException, handle_http_exception)
-    app.add_exception_handler(OperationalError, handle_database_down)
+    app.add_exception_handler(DBAPIError, handle_database_error)
+    app.add_exception_handler(PoolTimeout, handle_database_error)
     app.add_exception_handler(Exception, handle_unexpected)
     app.add_middleware(AccessLog)
     return app

@@ -1,5 +1,6 @@
 """Who is calling: a customer backend signing with Tk headers, or a player holding a playback
-token. Unknown authkeys, bad signatures and forged tokens all get one answer (40003)."""
+token. Unknown authkeys, bad signatures and forged tokens all get one answer (40003); a signed
+request seen before gets 40004; failed attempts are rate-limited (42900)."""
 
 import threading
 import time
@@ -7,9 +8,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from vodwatch.errors import InvalidCredentials, InvalidParameter, MissingAuth, StaleTimestamp
+from vodwatch.errors import (
+    InvalidCredentials,
+    InvalidParameter,
+    MissingAuth,
+    ReplayedRequest,
+    StaleTimestamp,
+    TooManyRequests,
+    VodwatchError,
+)
 from vodwatch.origins import is_origin_allowed
 from vodwatch.playback_token import PlaybackClaims, is_unexpired, verify_playback_token
+from vodwatch.rate_limits import RateLimiter
+from vodwatch.settings import ServiceSettings
 from vodwatch.signing import (
     TIMESTAMP_WINDOW_SECONDS,
     is_signature_valid,
@@ -17,10 +28,13 @@ from vodwatch.signing import (
     sign_request,
 )
 from vodwatch.store.database import Database
+from vodwatch.store.signed_requests import ReplayGuard
 from vodwatch.store.tenants import Tenant, find_tenant, list_tenants
 
 TENANT_CACHE_SECONDS = 10.0
 VERIFIED_TOKENS_LIMIT = 50_000
+UNKNOWN_AUTHKEYS_LIMIT = 10_000
+AUTH_HEADERS = ("tk-authkey", "timestamp", "tk-token", "version")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,19 +46,31 @@ class Incoming:
     query: list[tuple[str, str]]
     headers: Mapping[str, str]  # lower-case names
     body: bytes
+    client: str = ""  # the client's address (the proxy's, unless its headers are trusted)
+    scheme: str = "http"  # as the client sent it (idem)
+
+
+class TenantNotCached(Exception):
+    """A lookup that may not wait for the database (on the event loop) missed the cache:
+    load ``authkey`` off the loop (``TenantDirectory.find``) and try again."""
+
+    def __init__(self, authkey: str) -> None:
+        super().__init__(authkey)
+        self.authkey = authkey
 
 
 class TenantDirectory:
     """Tenants by authkey, cached for a few seconds so most requests skip the tenants table.
 
     A change made with the CLI (new tenant, allowed origins) is seen within
-    ``TENANT_CACHE_SECONDS``; unknown authkeys are not cached.
+    ``TENANT_CACHE_SECONDS``; so is a tenant created after its authkey was asked for (unknown
+    authkeys are remembered as unknown for as long, a bounded number of them).
     """
 
     def __init__(self, db: Database, ttl_seconds: float = TENANT_CACHE_SECONDS) -> None:
         self._db = db
         self._ttl = ttl_seconds
-        self._cache: dict[str, tuple[float, Tenant]] = {}
+        self._cache: dict[str, tuple[float, Tenant | None]] = {}
         self._origins: tuple[float, frozenset[str]] | None = None
         self._lock = threading.Lock()
         self.verified_tokens: dict[str, tuple[PlaybackClaims, str]] = {}
@@ -72,17 +98,24 @@ class TenantDirectory:
             cached = self._origins = (now, known)
         return is_origin_allowed(origin, cached[1])
 
-    def find(self, authkey: str) -> Tenant | None:
+    def find(self, authkey: str, *, cached_only: bool = False) -> Tenant | None:
+        """The tenant of ``authkey``, or None; with ``cached_only`` (on the event loop),
+        ``TenantNotCached`` instead of reading the database."""
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(authkey)
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
+        if cached_only:
+            raise TenantNotCached(authkey)
         with self._db.read() as conn:
             tenant = find_tenant(conn, authkey)
-        if tenant is not None:
-            with self._lock:
-                self._cache[authkey] = (now, tenant)
+        with self._lock:
+            if tenant is None:
+                unknown = sum(1 for _, found in self._cache.values() if found is None)
+                if unknown >= UNKNOWN_AUTHKEYS_LIMIT:
+                    self._cache = {k: v for k, v in self._cache.items() if v[1] is not None}
+            self._cache[authkey] = (now, tenant)
         return tenant
 
 
@@ -90,7 +123,9 @@ def has_server_auth(incoming: Incoming) -> bool:
     return "tk-authkey" in incoming.headers
 
 
-def authenticate_server(incoming: Incoming, directory: TenantDirectory, now: float) -> Tenant:
+def authenticate_server(
+    incoming: Incoming, directory: TenantDirectory, now: float, *, cached_only: bool = False
+) -> Tenant:
     """Check the Tk headers and the request signature (SPEC §5)."""
     headers = incoming.headers
     version = headers.get("version")
@@ -107,14 +142,14 @@ def authenticate_server(incoming: Incoming, directory: TenantDirectory, now: flo
             f"header Timestamp {timestamp} is more than {TIMESTAMP_WINDOW_SECONDS} s away from "
             f"the server clock ({int(now)})"
         )
-    tenant = directory.find(authkey)
+    tenant = directory.find(authkey, cached_only=cached_only)
     if tenant is None or not _is_signed_by(tenant, incoming, timestamp, token):
         raise InvalidCredentials("invalid credentials: unknown Tk-authkey or bad Tk-token")
     return tenant
 
 
 def authenticate_player(
-    token: str, directory: TenantDirectory, now: float
+    token: str, directory: TenantDirectory, now: float, *, cached_only: bool = False
 ) -> tuple[Tenant, PlaybackClaims]:
     """Verify a playback token; the tenant is the token's issuer.
 
@@ -125,13 +160,13 @@ def authenticate_player(
     cached = directory.verified_tokens.get(token)
     if cached is not None:
         claims, secret = cached
-        tenant = directory.find(claims.authkey)
+        tenant = directory.find(claims.authkey, cached_only=cached_only)
         if tenant is not None and tenant.secret == secret and is_unexpired(claims, now):
             return tenant, claims
     found: dict[str, Tenant] = {}
 
     def secret_for(authkey: str) -> str | None:
-        tenant = directory.find(authkey)
+        tenant = directory.find(authkey, cached_only=cached_only)
         if tenant is None:
             return None
         found[authkey] = tenant
@@ -162,3 +197,86 @@ def _is_signed_by(tenant: Tenant, incoming: Incoming, timestamp: str, token: str
         )
         for path in paths
     )
+
+
+class Authenticator:
+    """Authentication with its guards: failed attempts counted per client address and per
+    authkey (past the limit: 429), signed requests accepted once, beacons counted per
+    playback token. Methods that may run on the event loop take ``cached_only``."""
+
+    def __init__(
+        self, directory: TenantDirectory, replay: ReplayGuard, settings: ServiceSettings
+    ) -> None:
+        self.directory = directory
+        self._replay = replay
+        self._failures_by_address = RateLimiter(settings.failed_auth_per_address)
+        self._failures_by_authkey = RateLimiter(settings.failed_auth_per_authkey)
+        self._beacons_by_token = RateLimiter(settings.beacons_per_token)
+
+    def server(self, incoming: Incoming, now: float, *, cached_only: bool = False) -> Tenant:
+        """Authenticate a signed request, without recording it (see ``claim_once``)."""
+        self._check_address(incoming.client)
+        try:
+            return authenticate_server(incoming, self.directory, now, cached_only=cached_only)
+        except (MissingAuth, StaleTimestamp, InvalidCredentials) as error:
+            raise self._failed(incoming.client, incoming.headers.get("tk-authkey"), error) from None
+
+    def signed(self, incoming: Incoming, now: float) -> Tenant:
+        """Authenticate a signed request and record it; blocks on the database."""
+        tenant = self.server(incoming, now)
+        self.claim_once(tenant, incoming, now)
+        return tenant
+
+    def claim_once(self, tenant: Tenant, incoming: Incoming, now: float) -> None:
+        """Record an authenticated signed request; ``ReplayedRequest`` if it was seen before.
+        Blocks on the database: call it off the event loop."""
+        timestamp = int(incoming.headers["timestamp"])
+        expires_at_ms = (timestamp + TIMESTAMP_WINDOW_SECONDS + 1) * 1000
+        if not self._replay.claim(
+            tenant.tenant_id, incoming.headers["tk-token"], expires_at_ms, int(now * 1000)
+        ):
+            error = ReplayedRequest(
+                "this signed request was accepted before (same Tk-authkey, Timestamp and "
+                "Tk-token): a request is accepted once; sign each anew"
+            )
+            raise self._failed(incoming.client, tenant.authkey, error)
+
+    def player(
+        self, token: str, client: str, now: float, *, cached_only: bool = False
+    ) -> tuple[Tenant, PlaybackClaims]:
+        self._check_address(client)
+        try:
+            return authenticate_player(token, self.directory, now, cached_only=cached_only)
+        except (MissingAuth, InvalidCredentials) as error:
+            raise self._failed(client, None, error) from None
+
+    def spend_beacons(self, token: str, count: int) -> None:
+        """Count ``count`` beacons against their playback token's budget."""
+        wait = self._beacons_by_token.hit(token, count)
+        if wait is not None:
+            raise TooManyRequests(
+                f"too many beacons for this playback token (at most "
+                f"{self._beacons_by_token.rate}); try again in {wait} s",
+                retry_after=wait,
+            )
+
+    def _check_address(self, client: str) -> None:
+        wait = self._failures_by_address.blocked_for(client)
+        if wait is not None:
+            raise TooManyRequests(
+                f"too many failed authentications from this address (at most "
+                f"{self._failures_by_address.rate}); try again in {wait} s",
+                retry_after=wait,
+            )
+
+    def _failed(self, client: str, authkey: str | None, error: VodwatchError) -> VodwatchError:
+        """Count a failed authentication; the error to answer with (429 past a limit)."""
+        wait = self._failures_by_address.hit(client)
+        if wait is None and authkey:
+            wait = self._failures_by_authkey.hit(authkey)
+        if wait is None:
+            return error
+        return TooManyRequests(
+            f"too many failed authentications; try again in {wait} s ({error.message})",
+            retry_after=wait,
+        )

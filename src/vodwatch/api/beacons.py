@@ -1,17 +1,14 @@
 """``POST /vod/webapi/beacon``: beacons from players (playback token) and servers (Tk headers)."""
 
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from vodwatch.api.auth import (
-    Incoming,
-    authenticate_player,
-    authenticate_server,
-    has_server_auth,
-)
+from vodwatch.api.auth import Incoming, TenantNotCached, has_server_auth
 from vodwatch.api.incoming import Services, parse_json, read_incoming
 from vodwatch.api.responses import error_response, success
 from vodwatch.beacon.model import MAX_BEACONS_PER_REQUEST, parse_beacons
@@ -22,6 +19,7 @@ from vodwatch.playback_token import PlaybackClaims
 from vodwatch.store.tenants import Tenant
 
 router = APIRouter()
+MAX_TENANT_LOADS = 3  # a request names one tenant: two loads are enough, a third means more
 ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain")
 
 BEACON_SCHEMA: dict[str, Any] = {
@@ -79,9 +77,22 @@ async def post_beacons(request: Request) -> Response:
     origin = request.headers.get("origin")
     try:
         incoming = await read_incoming(request)
-        # Checked on the event loop (no database but a cached tenant lookup), then stored by
-        # the writer thread, together with the requests that arrive meanwhile.
-        result = await services.writer.submit(read_beacons(services, incoming))
+        # Checked on the event loop (no database: tenants come from the cache, loaded by a
+        # thread when missing), then stored by the writer thread, together with the requests
+        # that arrive meanwhile.
+        for _ in range(MAX_TENANT_LOADS):
+            try:
+                ingest = read_beacons(services, incoming)
+                break
+            except TenantNotCached as missing:
+                await run_in_threadpool(services.directory.find, missing.authkey)
+        else:
+            raise InvalidParameter("all beacons of one request must carry tokens of one tenant")
+        if ingest.is_trusted:
+            await run_in_threadpool(
+                services.auth.claim_once, ingest.tenant, incoming, services.clock()
+            )
+        result = await services.writer.submit(ingest.request)
     except VodwatchError as error:
         # Let a page of a known origin read why its beacon was refused.
         is_known = origin is not None and await run_in_threadpool(
@@ -118,11 +129,27 @@ async def preflight_beacons(request: Request) -> Response:
 def cors_headers(origin: str | None) -> dict[str, str]:
     if origin is None:
         return {"Vary": "Origin"}
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        # A tracker backs off as a 429 or 503 says: it must be able to read when to retry.
+        "Access-Control-Expose-Headers": "Retry-After",
+        "Vary": "Origin",
+    }
 
 
-def read_beacons(services: Services, incoming: Incoming) -> IngestRequest:
-    """Authenticate and validate a beacon request, all or nothing; nothing is stored yet."""
+@dataclass(frozen=True, slots=True)
+class ReadBeacons:
+    tenant: Tenant
+    request: IngestRequest
+
+    @property
+    def is_trusted(self) -> bool:
+        return self.request.is_trusted
+
+
+def read_beacons(services: Services, incoming: Incoming) -> ReadBeacons:
+    """Authenticate and validate a beacon request, all or nothing; nothing is stored yet.
+    Never waits for the database: ``TenantNotCached`` when a tenant must be loaded first."""
     content_type = incoming.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type and content_type not in ACCEPTED_CONTENT_TYPES:
         raise InvalidParameter(
@@ -131,15 +158,19 @@ def read_beacons(services: Services, incoming: Incoming) -> IngestRequest:
     now = services.clock()
     is_trusted = has_server_auth(incoming)
     if is_trusted:
-        tenant = authenticate_server(incoming, services.directory, now)
+        tenant = services.auth.server(incoming, now, cached_only=True)
         beacons = parse_beacons(parse_json(incoming.body), claims_for=None, now_seconds=now)
     else:
         tenants: dict[int, Tenant] = {}
         verified: dict[str, PlaybackClaims] = {}
+        beacons_per_token: Counter[str] = Counter()
 
         def claims_for(token: str) -> PlaybackClaims:
+            beacons_per_token[token] += 1
             if token not in verified:
-                tenant, verified[token] = authenticate_player(token, services.directory, now)
+                tenant, verified[token] = services.auth.player(
+                    token, incoming.client, now, cached_only=True
+                )
                 tenants[tenant.tenant_id] = tenant
             return verified[token]
 
@@ -147,14 +178,20 @@ def read_beacons(services: Services, incoming: Incoming) -> IngestRequest:
         if len(tenants) != 1:
             raise InvalidParameter("all beacons of one request must carry tokens of one tenant")
         (tenant,) = tenants.values()
+        for token, count in beacons_per_token.items():
+            services.auth.spend_beacons(token, count)
     origin = incoming.headers.get("origin")
     if (
         origin is not None
-        and not is_same_origin(origin, incoming.headers.get("host", ""))
+        and not is_same_origin(
+            origin, incoming.scheme, incoming.headers.get("host", ""), services.settings.public_url
+        )
         and not is_origin_allowed(origin, tenant.allowed_origins)
     ):
         raise OriginNotAllowed(
             f"origin {origin} may not send beacons for this tenant: allow it with "
             f"'vodwatch tenant set-origins AUTHKEY {origin}'"
         )
-    return IngestRequest(tenant.tenant_id, beacons, int(now * 1000), is_trusted)
+    return ReadBeacons(
+        tenant, IngestRequest(tenant.tenant_id, beacons, int(now * 1000), is_trusted)
+    )

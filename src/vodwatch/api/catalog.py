@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from vodwatch.api.auth import Incoming, authenticate_server
+from vodwatch.api.auth import Incoming
 from vodwatch.api.incoming import Services, parse_json, read_incoming
 from vodwatch.api.responses import success
 from vodwatch.beacon.model import MAX_MEDIA_SECONDS
@@ -26,7 +26,7 @@ ASSET_ID_PARAMETER = {
 
 
 @router.put(
-    "/vod/webapi/media/{asset_id}",
+    "/vod/webapi/media/{assetId}",
     summary="Create or update a video in the catalog",
     openapi_extra={
         "parameters": [ASSET_ID_PARAMETER],
@@ -51,26 +51,26 @@ async def put_media(request: Request) -> Response:
     """The catalog is authoritative for title and duration: reports use it at query time."""
     services: Services = request.app.state.services
     incoming = await read_incoming(request)
-    asset_id = request.path_params["asset_id"]
+    asset_id = request.path_params["assetId"]
     asset, is_new = await run_in_threadpool(save_media, services, incoming, asset_id)
     return success({**render_asset(asset), "created": is_new})
 
 
 @router.get(
-    "/vod/webapi/media/{asset_id}",
+    "/vod/webapi/media/{assetId}",
     summary="One video of the catalog, in Talk-cloud's media-detail shape",
     openapi_extra={"parameters": [ASSET_ID_PARAMETER]},
 )
 async def get_media(request: Request) -> Response:
     services: Services = request.app.state.services
     incoming = await read_incoming(request)
-    asset_id = request.path_params["asset_id"]
+    asset_id = request.path_params["assetId"]
     asset = await run_in_threadpool(find_media, services, incoming, asset_id)
     return success(render_asset(asset))
 
 
 def save_media(services: Services, incoming: Incoming, asset_id: str) -> tuple[Asset, bool]:
-    tenant = authenticate_server(incoming, services.directory, services.clock())
+    tenant = services.auth.signed(incoming, services.clock())
     asset_id = require_identifier("assetId", asset_id)
     body = parse_json(incoming.body)
     if not isinstance(body, dict):
@@ -96,7 +96,7 @@ def save_media(services: Services, incoming: Incoming, asset_id: str) -> tuple[A
 
 
 def find_media(services: Services, incoming: Incoming, asset_id: str) -> Asset:
-    tenant = authenticate_server(incoming, services.directory, services.clock())
+    tenant = services.auth.signed(incoming, services.clock())
     with services.db.read() as conn:
         asset = get_asset(conn, tenant.tenant_id, asset_id)
     if asset is None:

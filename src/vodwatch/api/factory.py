@@ -3,14 +3,28 @@
 from fastapi import FastAPI
 
 from vodwatch.api.app import create_app
-from vodwatch.settings import database_url_from_environment, pool_size_from_environment
-from vodwatch.store.database import Database
+from vodwatch.settings import (
+    ServiceSettings,
+    database_url_from_environment,
+    pool_size_from_environment,
+)
+from vodwatch.store.database import Database, Timeouts
 from vodwatch.store.migrate import require_current
 
 
 def app_from_environment() -> FastAPI:
-    """Open ``VODWATCH_DATABASE_URL`` (``VODWATCH_POOL_SIZE`` connections); refuse a schema
-    that is not the current one."""
-    db = Database(database_url_from_environment(), pool_size=pool_size_from_environment())
+    """Open ``VODWATCH_DATABASE_URL`` (``VODWATCH_POOL_SIZE`` connections) with the settings
+    of ``ServiceSettings.from_environment``; refuse a schema that is not the current one."""
+    settings = ServiceSettings.from_environment()
+    db = Database(
+        database_url_from_environment(),
+        pool_size=pool_size_from_environment(),
+        timeouts=Timeouts(
+            connect_seconds=settings.db_connect_timeout,
+            pool_seconds=settings.db_pool_timeout,
+            lock_ms=round(settings.db_lock_timeout * 1000),
+            statement_ms=round(settings.db_statement_timeout * 1000),
+        ),
+    )
     require_current(db)
-    return create_app(db)
+    return create_app(db, settings=settings)

@@ -1,17 +1,21 @@
 """Reading a request: the body (bounded), the raw query, JSON that refuses NaN and friends."""
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from vodwatch.api.auth import Incoming, TenantDirectory
-from vodwatch.errors import InvalidParameter, PayloadTooLarge
+from vodwatch.api.auth import AUTH_HEADERS, Authenticator, Incoming, TenantDirectory
+from vodwatch.errors import ClientDisconnected, InvalidParameter, MissingAuth, PayloadTooLarge
+from vodwatch.ingest.health import WriteHealth
 from vodwatch.ingest.writer import IngestWriter
+from vodwatch.settings import ServiceSettings
 from vodwatch.signing import parse_query
 from vodwatch.store.database import Database
+from vodwatch.store.signed_requests import ReplayGuard
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -22,38 +26,69 @@ class Services:
 
     db: Database
     clock: Callable[[], float] = time.time  # unix seconds; tests move it
+    settings: ServiceSettings = field(default_factory=ServiceSettings)
     directory: TenantDirectory = field(init=False)
+    health: WriteHealth = field(init=False)
     writer: IngestWriter = field(init=False)
+    replay: ReplayGuard = field(init=False)
+    auth: Authenticator = field(init=False)
 
     def __post_init__(self) -> None:
         self.directory = TenantDirectory(self.db)
-        self.writer = IngestWriter(self.db)
+        self.health = WriteHealth()
+        self.writer = IngestWriter(
+            self.db,
+            health=self.health,
+            max_queued_beacons=self.settings.max_queued_beacons,
+            deadline_seconds=self.settings.write_timeout,
+        )
+        self.replay = ReplayGuard(self.db)
+        self.auth = Authenticator(self.directory, self.replay, self.settings)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+    def close(self) -> None:
+        self.writer.close()
+        self.replay.dispose()
+        self.db.dispose()
 
 
 async def read_incoming(request: Request, max_body: int = MAX_BODY_BYTES) -> Incoming:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_body:
         raise PayloadTooLarge(f"request body is {declared} bytes; at most {max_body} bytes")
+    repeated = Counter(
+        name for name, _ in request.scope["headers"] if name.decode("latin-1") in AUTH_HEADERS
+    )
+    for name, count in repeated.items():
+        if count > 1:
+            raise MissingAuth(f"header {name.decode('latin-1')} is given {count} times; once")
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_body:
-            raise PayloadTooLarge(f"request body is over {max_body} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body:
+                raise PayloadTooLarge(f"request body is over {max_body} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientDisconnected(
+            "the client disconnected before sending the whole body; nothing was done"
+        ) from None
     try:
         query = parse_query(request.scope.get("query_string", b""))
     except UnicodeDecodeError:
         raise InvalidParameter("query string is not valid UTF-8") from None
+    client = request.scope.get("client")
     return Incoming(
         method=request.method,
         path=request.url.path,
         query=query,
         headers={name.lower(): value for name, value in request.headers.items()},
         body=b"".join(chunks),
+        client=client[0] if client else "",
+        scheme=request.scope.get("scheme", "http"),
     )
 
 

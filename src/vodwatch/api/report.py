@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from vodwatch.api.auth import Incoming, authenticate_server
+from vodwatch.api.auth import Incoming
 from vodwatch.api.incoming import Services, parse_json, read_incoming
 from vodwatch.api.responses import success
 from vodwatch.errors import InvalidParameter
@@ -63,7 +63,7 @@ async def get_watch_report(request: Request) -> Response:
 
 
 def answer_report(services: Services, incoming: Incoming) -> dict[str, Any]:
-    tenant = authenticate_server(incoming, services.directory, services.clock())
+    tenant = services.auth.signed(incoming, services.clock())
     body = parse_json(incoming.body) if incoming.body.strip() else None
     if body is not None and not isinstance(body, dict):
         raise InvalidParameter("body must be a JSON object of report parameters")

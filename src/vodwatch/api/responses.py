@@ -35,6 +35,8 @@ def success(data: Any, status_code: int = 200, headers: dict[str, str] | None = 
 
 
 def error_response(error: VodwatchError, headers: dict[str, str] | None = None) -> JSONBody:
+    if error.retry_after is not None:
+        headers = {**(headers or {}), "Retry-After": str(error.retry_after)}
     return JSONBody({"result": error.code, "msg": error.message}, error.status, headers)
 
 

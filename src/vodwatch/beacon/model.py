@@ -23,6 +23,7 @@ from vodwatch.validation import (
 
 MAX_BEACONS_PER_REQUEST = 1000
 MAX_SEGMENTS_PER_BEACON = 1000
+MAX_SEGMENTS_PER_REQUEST = 10_000  # in all its beacons: what one request may make ingest weigh
 MAX_SEQ = 2**31 - 1
 MAX_MEDIA_SECONDS = 7 * 24 * 3600
 MAX_PLAYED_MS = MAX_MEDIA_SECONDS * 1000
@@ -93,6 +94,15 @@ def parse_beacons(
         prefix = lambda index: f"beacons[{index}]."  # noqa: E731
     else:
         raise InvalidParameter("body must be a beacon object or an array of beacons")
+    segments = sum(
+        len(item["segments"])
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("segments"), list)
+    )
+    if segments > MAX_SEGMENTS_PER_REQUEST:
+        raise PayloadTooLarge(
+            f"body holds {segments} segments in all; at most {MAX_SEGMENTS_PER_REQUEST} per request"
+        )
     return [
         _parse_one(item, prefix(index), claims_for, now_seconds) for index, item in enumerate(items)
     ]

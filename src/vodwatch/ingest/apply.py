@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from vodwatch.beacon.model import Beacon
 from vodwatch.ingest.batch import AppliedGroup, IngestRequest, IngestResult, Outcome, VisitKey
 from vodwatch.ingest.batch import apply_requests as apply_to_visits
-from vodwatch.ingest.viewer_videos import fold_visits
+from vodwatch.ingest.viewer_videos import PairKey, ViewerVideo
 from vodwatch.ingest.visit import Visit
 from vodwatch.store.catalog import AssetClaim, ViewerName, record_viewer_names, register_assets
 from vodwatch.store.viewer_videos import (
@@ -26,11 +26,13 @@ from vodwatch.store.visits import insert_visits, lock_visits, save_visits
 
 
 class KnownFacts:
-    """Asset claims and viewer names this process has already stored: storing them again
-    changes nothing (claims only fill in what is missing), so ingest skips those writes.
+    """Asset claims this process has already stored: storing them again changes nothing
+    (claims only fill in what is missing, and nothing else changes them back), so ingest skips
+    those writes. Bounded.
 
-    Bounded; a name changed meanwhile by another process is written again by the next beacon
-    that carries a different one.
+    Viewer names are not remembered: another process may store a later name meanwhile, and
+    only the database knows which is the latest (Alice through one worker, Bob through
+    another, then Alice again must leave "Alice").
     """
 
     def __init__(self, limit: int = 100_000) -> None:
@@ -51,7 +53,9 @@ def store_requests(
 ) -> tuple[list[Outcome], list[Hashable]]:
     """Apply ``requests`` in order; their outcomes, and the facts ``known`` may remember once
     the transaction has committed."""
-    applied = apply_to_visits(_lock_visits(conn, requests), requests)
+    # Visits first, then pairs, each in key order: every writer locks in this order.
+    stored_visits = _lock_visits(conn, requests)
+    applied = apply_to_visits(stored_visits, _lock_pairs(conn, requests), requests)
     succeeded = [
         request
         for request, outcome in zip(requests, applied.outcomes, strict=True)
@@ -64,15 +68,9 @@ def store_requests(
             for claim in _asset_claims(beacons)
             if known is None or ("asset", tenant_id, claim) not in known
         ]
-        names = [
-            name
-            for name in _viewer_names(beacons, now_ms)
-            if known is None or _name_fact(tenant_id, name) not in known
-        ]
         register_assets(conn, tenant_id, claims, now_ms)
-        record_viewer_names(conn, tenant_id, names)
+        record_viewer_names(conn, tenant_id, _viewer_names(beacons, now_ms))
         facts += [("asset", tenant_id, claim) for claim in claims]
-        facts += [_name_fact(tenant_id, name) for name in names]
     _write_visits(conn, applied)
     _write_viewer_videos(conn, applied)
     return applied.outcomes, facts
@@ -87,6 +85,17 @@ def _lock_visits(conn: Connection, requests: Sequence[IngestRequest]) -> dict[Vi
         for session_id, visit in lock_visits(conn, tenant_id, sessions[tenant_id]).items():
             stored[(tenant_id, session_id)] = visit
     return stored
+
+
+def _lock_pairs(conn: Connection, requests: Sequence[IngestRequest]) -> dict[PairKey, ViewerVideo]:
+    return lock_viewer_videos(
+        conn,
+        {
+            (request.tenant_id, beacon.viewing.user_id, beacon.viewing.asset_id)
+            for request in requests
+            for beacon in request.beacons
+        },
+    )
 
 
 def _write_visits(conn: Connection, applied: AppliedGroup) -> None:
@@ -104,17 +113,13 @@ def _write_visits(conn: Connection, applied: AppliedGroup) -> None:
 
 
 def _write_viewer_videos(conn: Connection, applied: AppliedGroup) -> None:
-    changed_keys = {
-        (key[0], visit.user_id, visit.asset_id)
-        for key, visit in applied.after.items()
-        if visit != applied.before[key]
-    }
-    if not changed_keys:
-        return
-    stored = lock_viewer_videos(conn, changed_keys)
-    folded = fold_visits(stored, applied)
-    save_viewer_videos(conn, list(folded.changed.values()), stored)
-    recount_latest_start(conn, folded.to_recount)
+    changed = [
+        pair for key, pair in applied.pairs_after.items() if pair != applied.pairs_before[key]
+    ]
+    save_viewer_videos(
+        conn, changed, [key for key, pair in applied.pairs_before.items() if pair is not None]
+    )
+    recount_latest_start(conn, applied.to_recount)
 
 
 def _beacons_by_tenant(
@@ -153,7 +158,3 @@ def _viewer_names(beacons: Sequence[Beacon], now_ms: int) -> list[ViewerName]:
         if seen is None or (viewing.user_name and (not seen.user_name or at_ms >= seen.at_ms)):
             latest[viewing.user_id] = ViewerName(viewing.user_id, viewing.user_name, at_ms)
     return list(latest.values())
-
-
-def _name_fact(tenant_id: int, name: ViewerName) -> Hashable:
-    return ("viewer", tenant_id, name.user_id, name.user_name)

@@ -7,10 +7,18 @@ is a sum over distinct ``seq`` values, coverage a union, ``startedAt`` a minimum
 
 from dataclasses import dataclass, field
 
-from vodwatch.beacon.bounds import bound_new_coverage, bound_watch_ms
+from vodwatch.beacon.bounds import Clocks, bound_new_coverage, bound_watch_ms
 from vodwatch.beacon.model import Beacon
 from vodwatch.errors import InvalidParameter
-from vodwatch.intervals import IntervalSet, contains, union
+from vodwatch.ingest.viewer_videos import ViewerVideo
+from vodwatch.intervals import IntervalSet, contains, measure, normalize, partition, union_into
+
+# What one visit and one viewer-and-video pair may hold, so that no stored row grows without
+# bound and every beacon costs the writer a few milliseconds at most. Honest viewing stays far
+# below: a range ends only at a seek that skips ahead.
+MAX_VISIT_RANGES = 1_000  # separate played ranges of one visit
+MAX_SEQ_RANGES = 1_000  # runs of seen seq numbers of one visit (beacons far out of order)
+MAX_PAIR_RANGES = 2_000  # separate played ranges of one viewer on one video, all visits
 
 
 @dataclass(slots=True)
@@ -22,6 +30,7 @@ class Visit:
     last_seen_at_ms: int
     watch_ms: int = 0
     coverage: IntervalSet = field(default_factory=list)
+    covered_ms: int = 0  # measure of coverage
     seqs: IntervalSet = field(default_factory=list)  # seen seq numbers n, as ranges [n, n+1)
     beacon_count: int = 0
     position_seq: int = 0  # seq of the beacon that gave position_ms
@@ -40,6 +49,7 @@ def copy_visit(visit: Visit) -> Visit:
         visit.last_seen_at_ms,
         visit.watch_ms,
         visit.coverage,
+        visit.covered_ms,
         visit.seqs,
         visit.beacon_count,
         visit.position_seq,
@@ -59,11 +69,16 @@ def start_visit(beacon: Beacon, now_ms: int) -> Visit:
     )
 
 
-def apply_beacon(visit: Visit, beacon: Beacon, now_ms: int, *, is_trusted: bool) -> bool:
-    """Apply one beacon in place; False (and no change) when its ``seq`` was seen before.
+def apply_beacon(
+    visit: Visit, pair: ViewerVideo, beacon: Beacon, now_ms: int, *, is_trusted: bool
+) -> bool:
+    """Apply one beacon in place, to its visit and to the visit's viewer-and-video ``pair``;
+    False (and no change) when its ``seq`` was seen before.
 
     Raises ``InvalidParameter`` when the beacon names another viewer or video than the
-    visit's first beacon did: a session belongs to one viewer watching one video.
+    visit's first beacon did (a session belongs to one viewer watching one video), or when the
+    visit or the pair would hold more separate ranges than they may; the caller then drops
+    every change of the request.
     """
     if (beacon.viewing.user_id, beacon.viewing.asset_id) != (visit.user_id, visit.asset_id):
         raise InvalidParameter(
@@ -73,35 +88,71 @@ def apply_beacon(visit: Visit, beacon: Beacon, now_ms: int, *, is_trusted: bool)
     if contains(visit.seqs, beacon.seq):
         return False
     if is_trusted:
-        visit.watch_ms += beacon.played_ms
-        visit.coverage = union(visit.coverage, beacon.segments)
+        watch_ms = beacon.played_ms
+        _, fresh = partition(
+            [(start, end, 0) for start, end in normalize(beacon.segments)], visit.coverage
+        )
+        added = [(start, end) for start, end, _ in fresh]
         if beacon.started_at_ms is not None:
             visit.started_at_ms = min(visit.started_at_ms, beacon.started_at_ms)
     else:
-        # A fresh visit has no previous beacon: only the slack is allowed.
-        since_previous = now_ms - visit.last_seen_at_ms if visit.beacon_count else 0
-        since_first = now_ms - visit.started_at_ms
-        visit.watch_ms += bound_watch_ms(
+        if pair.player_since_ms is None:
+            pair.player_since_ms = now_ms
+        clocks = Clocks(
+            # A fresh visit has no previous beacon: only the slack is allowed.
+            since_previous_ms=now_ms - visit.last_seen_at_ms if visit.beacon_count else 0,
+            since_first_ms=now_ms - visit.started_at_ms,
+            since_pair_first_ms=now_ms - pair.player_since_ms,
+        )
+        watch_ms = bound_watch_ms(
             beacon.played_ms,
             beacon.media_ms,
-            since_previous_ms=since_previous,
-            since_first_ms=since_first,
+            clocks,
             credited_ms=visit.watch_ms,
+            pair_credited_ms=pair.player_watch_ms,
         )
-        visit.coverage = union(
+        added, gained_ms = bound_new_coverage(
+            beacon.segments,
             visit.coverage,
-            bound_new_coverage(
-                beacon.segments,
-                visit.coverage,
-                since_previous_ms=since_previous,
-                since_first_ms=since_first,
-            ),
+            pair.coverage,
+            clocks,
+            covered_ms=visit.covered_ms,
+            pair_gained_ms=pair.player_gain_ms,
         )
-    visit.seqs = union(visit.seqs, [(beacon.seq, beacon.seq + 1)])
+        pair.player_watch_ms += watch_ms
+        pair.player_gain_ms += gained_ms
+    visit.watch_ms += watch_ms
+    pair.watch_ms += watch_ms
+    if added:
+        visit.coverage = union_into(visit.coverage, added)
+        visit.covered_ms += measure(added)
+        pair.coverage = union_into(pair.coverage, added)
+    visit.seqs = union_into(visit.seqs, [(beacon.seq, beacon.seq + 1)])
     visit.beacon_count += 1
     visit.last_seen_at_ms = max(visit.last_seen_at_ms, now_ms)
+    pair.last_seen_at_ms = max(pair.last_seen_at_ms, visit.last_seen_at_ms)
     visit.is_ended = visit.is_ended or beacon.is_ended
     if beacon.position_ms is not None and beacon.seq > visit.position_seq:
         visit.position_seq = beacon.seq
         visit.position_ms = beacon.position_ms
+    _check_size(visit, pair)
     return True
+
+
+def _check_size(visit: Visit, pair: ViewerVideo) -> None:
+    where = f"sessionId {visit.session_id!r}"
+    if len(visit.coverage) > MAX_VISIT_RANGES:
+        raise InvalidParameter(
+            f"{where}: its played ranges would number {len(visit.coverage)}, more than "
+            f"{MAX_VISIT_RANGES} separate ranges per visit; merge them or start a new session"
+        )
+    if len(visit.seqs) > MAX_SEQ_RANGES:
+        raise InvalidParameter(
+            f"{where}: seq numbers are too scattered (more than {MAX_SEQ_RANGES} gaps); "
+            "number a session's beacons 1, 2, 3 ..."
+        )
+    if len(pair.coverage) > MAX_PAIR_RANGES:
+        raise InvalidParameter(
+            f"{where}: the viewer's played ranges of this video would number "
+            f"{len(pair.coverage)}, more than {MAX_PAIR_RANGES} separate ranges"
+        )

@@ -5,12 +5,19 @@ Under load many requests share a commit (one fsync, one lock acquisition) instea
 for the database one by one; with a single request waiting, it is stored alone at once. A
 request is answered only after its transaction committed: an acknowledged beacon is durable.
 
-Where the group is stored depends on what the database makes it wait for:
-- PostgreSQL: a writer thread, so the event loop goes on serving while the thread waits for
-  the server's round trips;
-- SQLite: the event loop itself, once a helper thread has waited for the file's write lock.
-  The store is all CPU; in a second thread it would fight the event loop for the GIL while
-  holding the lock that every other worker process is waiting for.
+All database work happens in one writer thread per process, never on the event loop. What the
+writer guarantees, whatever the database does:
+- the queue is bounded: past ``max_queued_beacons`` a request is refused at once (503, 42900,
+  ``Retry-After``) instead of waiting behind a backlog;
+- a request waits at most ``deadline_seconds`` for its answer (503, 50300); one that is still
+  queued by then is dropped, never stored later;
+- an exception never kills the writer: the group it hit is answered with an error, and the
+  writer goes on with the next;
+- when the database cannot write at all (down, disk full), the group is answered 503 at once and
+  the next requests for a short, growing while too (``WriteHealth``), without trying: no request
+  is tried alone after its group failed for that reason;
+- a group the database refuses for another reason (one request it cannot take) is split in
+  halves until the request at fault is found; the others are stored.
 """
 
 import asyncio
@@ -18,55 +25,82 @@ import contextlib
 import logging
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy.exc import OperationalError
-
-from vodwatch.errors import InternalError, Unavailable, VodwatchError
+from vodwatch.errors import InternalError, Overloaded, Unavailable, VodwatchError
 from vodwatch.ingest.apply import KnownFacts, store_requests
 from vodwatch.ingest.batch import IngestRequest, IngestResult, Outcome
-from vodwatch.store.database import Database, WriteLock
+from vodwatch.ingest.health import WriteHealth
+from vodwatch.store.database import Database, describe_outage
 
 log = logging.getLogger(__name__)
 MAX_GROUP_BEACONS = 5_000
+MAX_QUEUED_BEACONS = 50_000
+DEADLINE_SECONDS = 10.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Pending:
     request: IngestRequest
     loop: asyncio.AbstractEventLoop
     future: "asyncio.Future[Outcome]"
+    is_abandoned: bool = field(default=False)  # its deadline passed while it was queued
+    is_queued: bool = field(default=True)  # counted in the queue's bound
 
 
 class IngestWriter:
-    def __init__(self, db: Database, max_group_beacons: int = MAX_GROUP_BEACONS) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        health: WriteHealth | None = None,
+        max_group_beacons: int = MAX_GROUP_BEACONS,
+        max_queued_beacons: int = MAX_QUEUED_BEACONS,
+        deadline_seconds: float = DEADLINE_SECONDS,
+    ) -> None:
         self._db = db
+        self.health = health or WriteHealth()
         self._max_group_beacons = max_group_beacons
+        self._max_queued_beacons = max_queued_beacons
+        self._deadline = deadline_seconds
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._queued_beacons = 0
+        self._count_lock = threading.Lock()
         self._known = KnownFacts()
         self.transactions = 0  # committed groups, for tests and curious operators
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        # SQLite: requests waiting for the event loop's next group, and who waits for the lock.
-        self._on_loop = db.is_sqlite and not __import__("os").environ.get("VW_THREAD")
-        self._waiting: list[_Pending] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._lock_waiter = ThreadPoolExecutor(1, thread_name_prefix="vodwatch-write-lock")
 
     async def submit(self, request: IngestRequest) -> IngestResult:
         """Store one request; its result once durable, or its error (nothing stored)."""
+        retry_after = self.health.retry_after()
+        if retry_after is not None:
+            incident = self.health.incident
+            cause = incident.cause if incident is not None else "database unavailable"
+            raise Unavailable(f"cannot store now: {cause}; try again", retry_after=retry_after)
+        size = len(request.beacons)
+        with self._count_lock:
+            if self._queued_beacons + size > self._max_queued_beacons:
+                raise Overloaded(
+                    f"ingest is busy: {self._queued_beacons} beacons are waiting to be stored; "
+                    "try again shortly",
+                    retry_after=1,
+                )
+            self._queued_beacons += size
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Outcome] = loop.create_future()
-        pending = _Pending(request, loop, future)
-        if self._on_loop:
-            self._waiting.append(pending)
-            if self._flusher is None:
-                self._flusher = loop.create_task(self._flush_on_loop())
-        else:
-            self._ensure_started()
-            self._queue.put(pending)
-        outcome = await future
+        pending = _Pending(request, loop, loop.create_future())
+        self._ensure_started()
+        self._queue.put(pending)
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(pending.future), self._deadline)
+        except TimeoutError:
+            pending.is_abandoned = True
+            self._release(pending)
+            raise Unavailable(
+                f"storage did not answer within {self._deadline:g} s; the beacons may not be "
+                "stored: sending them again is safe",
+                retry_after=1,
+            ) from None
         if isinstance(outcome, VodwatchError):
             raise outcome
         return outcome
@@ -78,29 +112,6 @@ class IngestWriter:
         if thread is not None:
             self._queue.put(None)
             thread.join()
-        self._lock_waiter.shutdown(wait=True)
-
-    async def _flush_on_loop(self) -> None:
-        """Until no request waits: take the write lock (waiting in a thread), then store what
-        waits by then as one group, here on the event loop."""
-        loop = asyncio.get_running_loop()
-        try:
-            while self._waiting:
-                try:
-                    locked = await loop.run_in_executor(self._lock_waiter, self._db.lock_writes)
-                except Exception as error:
-                    log.error("ingest failed: cannot take the write lock", exc_info=error)
-                    failed, self._waiting[:] = list(self._waiting), []
-                    for pending in failed:
-                        _answer(pending, InternalError("cannot write; the service log says why"))
-                    return
-                try:
-                    group = _take_group(self._waiting, self._max_group_beacons)
-                    self._store(group, locked)
-                finally:
-                    locked.release()
-        finally:
-            self._flusher = None
 
     def _ensure_started(self) -> None:
         if self._thread is None:
@@ -113,74 +124,89 @@ class IngestWriter:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            group, size = [first], len(first.request.beacons)
-            while size < self._max_group_beacons:
+            group, is_stopping = self._take_group()
+            if group:
                 try:
-                    pending = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+                    self._store(group)
+                except BaseException as error:
+                    log.error("ingest writer: unexpected error; its group failed", exc_info=error)
+                    for pending in group:
+                        _answer(pending, InternalError("internal error; the log has details"))
+            if is_stopping:
+                return
+
+    def _take_group(self) -> tuple[list[_Pending], bool]:
+        """The next group (waiting for its first request), and whether to stop after it."""
+        group: list[_Pending] = []
+        size = 0
+        first = self._queue.get()
+        candidates = [first]
+        while True:
+            for pending in candidates:
                 if pending is None:
-                    self._queue.put(None)  # stop after this group
-                    break
+                    return group, True
+                self._release(pending)
+                if pending.is_abandoned or pending.future.done():
+                    continue  # its client was answered already: never store it
                 group.append(pending)
                 size += len(pending.request.beacons)
-            self._store(group)
+            if size >= self._max_group_beacons:
+                return group, False
+            try:
+                candidates = [self._queue.get_nowait()]
+            except queue.Empty:
+                return group, False
 
-    def _store(self, group: list[_Pending], locked: WriteLock | None = None) -> None:
+    def _release(self, pending: _Pending) -> None:
+        """``pending`` no longer waits in the queue (taken, or given up): once."""
+        with self._count_lock:
+            if pending.is_queued:
+                pending.is_queued = False
+                self._queued_beacons -= len(pending.request.beacons)
+
+    def _store(self, group: list[_Pending]) -> None:
+        retry_after = self.health.retry_after()
+        if retry_after is not None:
+            self._refuse(group, retry_after)
+            return
         requests = [pending.request for pending in group]
         try:
             outcomes, facts = self._db.run_write(
-                lambda conn: store_requests(conn, requests, self._known), locked=locked
+                lambda conn: store_requests(conn, requests, self._known)
             )
-        except Exception as error:  # noqa: BLE001 - every request must get an answer
-            if len(group) > 1:
-                # Find the request the database refused: each alone, the others still stored.
-                for pending in group:
-                    self._store([pending], locked)
-                return
-            outcomes = [_failure(error)]
-        else:
-            self.transactions += 1
-            self._known.remember(facts)
+        except Exception as error:
+            cause = describe_outage(error)
+            if cause is not None:
+                self._refuse(group, self.health.failed(cause, len(group)))
+            elif len(group) > 1:
+                # One request the database refused: halves, until it is alone.
+                middle = len(group) // 2
+                self._store(group[:middle])
+                self._store(group[middle:])
+            else:
+                log.error("ingest failed", exc_info=error)
+                _answer(group[0], InternalError("internal error; the log has details"))
+            return
+        self.transactions += 1
+        self.health.succeeded()
+        self._known.remember(facts)
         for pending, outcome in zip(group, outcomes, strict=True):
             _answer(pending, outcome)
 
-
-def _take_group(waiting: list[_Pending], max_beacons: int) -> list[_Pending]:
-    """The first requests of ``waiting`` (removed from it), up to ``max_beacons`` beacons."""
-    count, size = 0, 0
-    while count < len(waiting) and (count == 0 or size < max_beacons):
-        size += len(waiting[count].request.beacons)
-        count += 1
-    group = waiting[:count]
-    del waiting[:count]
-    return group
+    def _refuse(self, group: list[_Pending], retry_after: int) -> None:
+        incident = self.health.incident
+        cause = incident.cause if incident is not None else "database unavailable"
+        for pending in group:
+            _answer(
+                pending,
+                Unavailable(f"cannot store now: {cause}; try again", retry_after=retry_after),
+            )
 
 
 def _answer(pending: _Pending, outcome: Outcome) -> None:
-    try:
-        is_same_loop = asyncio.get_running_loop() is pending.loop
-    except RuntimeError:  # no loop in this thread: the writer thread
-        is_same_loop = False
-    if is_same_loop:
-        _settle(pending.future, outcome)
-        return
     # RuntimeError: the event loop is gone (shutdown), nobody waits for the answer.
     with contextlib.suppress(RuntimeError):
         pending.loop.call_soon_threadsafe(_settle, pending.future, outcome)
-
-
-def _failure(error: Exception) -> VodwatchError:
-    if isinstance(error, VodwatchError):
-        return error
-    if isinstance(error, OperationalError):
-        log.warning("ingest failed: database unavailable: %s", type(error).__name__)
-        return Unavailable("database unavailable; try again shortly")
-    log.error("ingest failed", exc_info=error)
-    return InternalError("internal error; the service log has the details")
 
 
 def _settle(future: "asyncio.Future[Outcome]", outcome: Outcome) -> None:

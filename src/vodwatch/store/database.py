@@ -5,11 +5,13 @@ and a query function in ``vodwatch.store`` that takes the connection explicitly.
 service never sees a dialect: ``upsert`` picks the dialect's ``INSERT ... ON CONFLICT``.
 """
 
+import errno
 import fcntl
 import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,11 +29,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SQLITE_BUSY_TIMEOUT_SECONDS = 30
+SQLITE_BUSY_TIMEOUT_SECONDS = 5
 WRITE_ATTEMPTS = 6
 _WRITE_OPTION = "vodwatch_write"
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
@@ -39,6 +42,65 @@ _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock det
 
 class ConcurrentInsert(Exception):
     """Another transaction created a row this one meant to create: retry the transaction."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long the service waits for PostgreSQL, so that a slow or stuck database makes
+    requests fail instead of piling up (SQLite waits ``SQLITE_BUSY_TIMEOUT_SECONDS`` for a
+    lock held by a program other than vodwatch)."""
+
+    connect_seconds: float = 5.0  # to open a connection
+    pool_seconds: float = 10.0  # for a free connection of the pool
+    lock_ms: int = 5_000  # for a row lock (lock_timeout)
+    statement_ms: int = 30_000  # for one statement (statement_timeout)
+    idle_in_transaction_ms: int = 60_000  # a transaction left open (a bug) is ended
+
+
+# The SQLite messages and PostgreSQL SQLSTATE classes that mean the database cannot serve
+# writes at all, as opposed to one request it refused: what an operator should hear about.
+_SQLITE_OUTAGES = (
+    ("database or disk is full", "disk full"),
+    ("disk i/o error", "disk I/O error"),
+    ("readonly database", "database is read-only"),
+    ("unable to open database", "database file cannot be opened"),
+    ("database is locked", "database is locked by another program"),
+)
+_POSTGRESQL_OUTAGES = (
+    ("53100", "disk full"),
+    ("53200", "database out of memory"),
+    ("53300", "too many database connections"),
+    ("53", "database out of resources"),
+    ("08", "database unreachable"),
+    ("57P", "database shutting down or starting"),
+    ("25006", "database is read-only"),
+    ("55P03", "database lock timeout"),
+    ("57014", "database statement timeout"),
+    ("40P01", "database deadlock"),
+)
+
+
+def describe_outage(error: BaseException) -> str | None:
+    """What makes the database unable to write, in a few words ("disk full", "database
+    unreachable"), or None when ``error`` is not such a failure (a bug, one bad request)."""
+    if isinstance(error, SATimeoutError):
+        return "no free database connection (pool exhausted)"
+    if isinstance(error, OSError):  # the SQLite write-lock file
+        return "disk full" if error.errno == errno.ENOSPC else f"write lock file: {error}"
+    if not isinstance(error, DBAPIError):
+        return None
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate:
+        return next(
+            (cause for prefix, cause in _POSTGRESQL_OUTAGES if sqlstate.startswith(prefix)), None
+        )
+    message = str(error.orig).lower()
+    for needle, cause in _SQLITE_OUTAGES:
+        if needle in message:
+            return cause
+    if isinstance(error, OperationalError):  # PostgreSQL: no connection, so no SQLSTATE
+        return "database unreachable"
+    return None
 
 
 def normalize_url(url: str) -> str:
@@ -80,7 +142,7 @@ class Database:
     """An engine with the service's settings: WAL and full sync on SQLite, psycopg 3 on
     PostgreSQL, and write transactions that take their locks up front."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, timeouts: Timeouts = Timeouts()) -> None:
         self.url = normalize_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
@@ -89,9 +151,13 @@ class Database:
             if parsed.database and parsed.database != ":memory:":
                 self._lock_path = Path(parsed.database + "-writelock")
             self.engine = _sqlite_engine(self.url, pool_size)
+            self._reader = self.engine
         elif self.dialect == "postgresql":
-            self.engine = create_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            self.engine = _postgresql_engine(self.url, pool_size, timeouts)
+            # Every statement of a read sees one snapshot: a report's count, page and
+            # coverage agree even while ingest commits.
+            self._reader = self.engine.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
             )
         else:
             raise ValueError(
@@ -105,8 +171,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection whose statements share one snapshot until the block ends."""
-        with self.engine.connect() as conn:
+        """A connection whose statements share one snapshot until the block ends (a deferred
+        transaction on SQLite, REPEATABLE READ on PostgreSQL), for reading only."""
+        with self._reader.connect() as conn:
             yield conn
 
     @contextmanager
@@ -160,6 +227,17 @@ class Database:
         """Raise unless the database answers a trivial query."""
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+    def probe_write(self) -> None:
+        """Raise unless the database can commit a write that reaches its files (a full disk
+        answers a SELECT but not this): one tenant row rewritten as it is."""
+        with self.write() as conn:
+            conn.execute(
+                text(
+                    "UPDATE tenants SET name = name "
+                    "WHERE tenant_id = (SELECT MIN(tenant_id) FROM tenants)"
+                )
+            )
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -219,6 +297,30 @@ class UpdateByKey:
                 for row in rows
             ],
         )
+
+
+def _postgresql_engine(url: str, pool_size: int, timeouts: Timeouts) -> Engine:
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=timeouts.pool_seconds,
+        connect_args={"connect_timeout": max(1, round(timeouts.connect_seconds))},
+    )
+    settings = (
+        f"SET lock_timeout = {int(timeouts.lock_ms)}; "
+        f"SET statement_timeout = {int(timeouts.statement_ms)}; "
+        f"SET idle_in_transaction_session_timeout = {int(timeouts.idle_in_transaction_ms)}"
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(settings)
+        dbapi_connection.commit()
+
+    return engine
 
 
 def _sqlite_engine(url: str, pool_size: int) -> Engine:

@@ -80,6 +80,9 @@ def upgrade(db: Database, revision: str = "head") -> SchemaState:
     check_known(read_schema_state(db))
     with db.write() as conn:
         if not db.is_sqlite:
+            # A backfill may take long: the service's statement timeout is for requests.
+            conn.execute(text("SET LOCAL statement_timeout = 0"))
+            conn.execute(text("SET LOCAL lock_timeout = 0"))
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_UPGRADE_LOCK})
         command.upgrade(_config(conn), revision)
     return read_schema_state(db)

@@ -106,6 +106,11 @@ viewer_videos = Table(
     Column("coverage", Text, nullable=False),
     Column("covered_ms", BigInteger, nullable=False),
     Column("visit_count", Integer, nullable=False),
+    # The clock of the pair's player beacons (beacon.bounds): server time of the first, and the
+    # watch time and new coverage they have been credited since.
+    Column("player_since_ms", BigInteger, nullable=True),
+    Column("player_watch_ms", BigInteger, nullable=False, server_default="0"),
+    Column("player_gain_ms", BigInteger, nullable=False, server_default="0"),
     ForeignKeyConstraint(["tenant_id", "asset_id"], ["assets.tenant_id", "assets.asset_id"]),
     ForeignKeyConstraint(["tenant_id", "user_id"], ["viewers.tenant_id", "viewers.user_id"]),
 )

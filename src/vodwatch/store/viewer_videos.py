@@ -46,6 +46,9 @@ def lock_viewer_videos(conn: Connection, keys: Iterable[PairKey]) -> dict[PairKe
                 watch_ms=row.watch_ms,
                 coverage=decode_intervals(row.coverage),
                 visit_count=row.visit_count,
+                player_since_ms=row.player_since_ms,
+                player_watch_ms=row.player_watch_ms,
+                player_gain_ms=row.player_gain_ms,
             )
             found[pair.key] = pair
     return found
@@ -98,4 +101,7 @@ def _row(pair: ViewerVideo) -> dict[str, object]:
         "coverage": encode_intervals(pair.coverage),
         "covered_ms": measure(pair.coverage),
         "visit_count": pair.visit_count,
+        "player_since_ms": pair.player_since_ms,
+        "player_watch_ms": pair.player_watch_ms,
+        "player_gain_ms": pair.player_gain_ms,
     }

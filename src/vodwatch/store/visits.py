@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import ARRAY, Connection, any_, bindparam, select
 
 from vodwatch.ingest.visit import Visit
-from vodwatch.intervals import IntervalSet, measure
+from vodwatch.intervals import IntervalSet
 from vodwatch.store.database import UpdateByKey, insert_new
 from vodwatch.store.schema import visits
 
@@ -22,6 +22,7 @@ _STATE_COLUMNS = (
     visits.c.last_seen_at_ms,
     visits.c.watch_ms,
     visits.c.coverage,
+    visits.c.covered_ms,
     visits.c.seqs,
     visits.c.beacon_count,
     visits.c.position_ms,
@@ -70,6 +71,7 @@ def lock_visits(conn: Connection, tenant_id: int, session_ids: Iterable[str]) ->
             last_seen_at_ms=row.last_seen_at_ms,
             watch_ms=row.watch_ms,
             coverage=decode_intervals(row.coverage),
+            covered_ms=row.covered_ms,
             seqs=decode_intervals(row.seqs),
             beacon_count=row.beacon_count,
             position_ms=row.position_ms,
@@ -116,7 +118,7 @@ def _row(tenant_id: int, visit: Visit) -> dict[str, object]:
         "last_seen_at_ms": visit.last_seen_at_ms,
         "watch_ms": visit.watch_ms,
         "coverage": encode_intervals(visit.coverage),
-        "covered_ms": measure(visit.coverage),
+        "covered_ms": visit.covered_ms,
         "seqs": encode_intervals(visit.seqs),
         "beacon_count": visit.beacon_count,
         "position_ms": visit.position_ms,
