@@ -20,6 +20,7 @@ from vodwatch.store.tenants import Tenant
 
 router = APIRouter()
 MAX_TENANT_LOADS = 3  # a request names one tenant: two loads are enough, a third means more
+CHECK_ON_LOOP_MAX_BYTES = 16 * 1024  # larger bodies are validated in a thread
 ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain")
 
 BEACON_SCHEMA: dict[str, Any] = {
@@ -77,17 +78,21 @@ async def post_beacons(request: Request) -> Response:
     origin = request.headers.get("origin")
     try:
         incoming = await read_incoming(request)
-        # Checked on the event loop (no database: tenants come from the cache, loaded by a
-        # thread when missing), then stored by the writer thread, together with the requests
-        # that arrive meanwhile.
-        for _ in range(MAX_TENANT_LOADS):
-            try:
-                ingest = read_beacons(services, incoming)
-                break
-            except TenantNotCached as missing:
-                await run_in_threadpool(services.directory.find, missing.authkey)
+        # A small request (a player's heartbeat) is checked on the event loop, without the
+        # database: tenants come from the cache, loaded by a thread when missing. A large one
+        # is checked in a thread, so that the event loop serves others meanwhile. Then the
+        # writer thread stores it, together with the requests that arrive meanwhile.
+        if len(incoming.body) > CHECK_ON_LOOP_MAX_BYTES:
+            ingest = await run_in_threadpool(read_beacons, services, incoming, False)
         else:
-            raise InvalidParameter("all beacons of one request must carry tokens of one tenant")
+            for _ in range(MAX_TENANT_LOADS):
+                try:
+                    ingest = read_beacons(services, incoming)
+                    break
+                except TenantNotCached as missing:
+                    await run_in_threadpool(services.directory.find, missing.authkey)
+            else:
+                raise InvalidParameter("all beacons of one request must carry tokens of one tenant")
         if ingest.is_trusted:
             await run_in_threadpool(
                 services.auth.claim_once, ingest.tenant, incoming, services.clock()
@@ -147,9 +152,10 @@ class ReadBeacons:
         return self.request.is_trusted
 
 
-def read_beacons(services: Services, incoming: Incoming) -> ReadBeacons:
+def read_beacons(services: Services, incoming: Incoming, cached_only: bool = True) -> ReadBeacons:
     """Authenticate and validate a beacon request, all or nothing; nothing is stored yet.
-    Never waits for the database: ``TenantNotCached`` when a tenant must be loaded first."""
+    With ``cached_only`` it never waits for the database: ``TenantNotCached`` when a tenant
+    must be loaded first."""
     content_type = incoming.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type and content_type not in ACCEPTED_CONTENT_TYPES:
         raise InvalidParameter(
@@ -158,7 +164,7 @@ def read_beacons(services: Services, incoming: Incoming) -> ReadBeacons:
     now = services.clock()
     is_trusted = has_server_auth(incoming)
     if is_trusted:
-        tenant = services.auth.server(incoming, now, cached_only=True)
+        tenant = services.auth.server(incoming, now, cached_only=cached_only)
         beacons = parse_beacons(parse_json(incoming.body), claims_for=None, now_seconds=now)
     else:
         tenants: dict[int, Tenant] = {}
@@ -169,7 +175,7 @@ def read_beacons(services: Services, incoming: Incoming) -> ReadBeacons:
             beacons_per_token[token] += 1
             if token not in verified:
                 tenant, verified[token] = services.auth.player(
-                    token, incoming.client, now, cached_only=True
+                    token, incoming.client, now, cached_only=cached_only
                 )
                 tenants[tenant.tenant_id] = tenant
             return verified[token]

@@ -3,6 +3,8 @@
 import os
 import sys
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 import uvicorn
@@ -15,10 +17,29 @@ from vodwatch.settings import (
     DEFAULT_POOL_SIZE,
     DEFAULT_PORT,
     POOL_SIZE_ENV,
+    ServiceSettings,
+    setting_help,
 )
 from vodwatch.store.database import Database, describe_url
 from vodwatch.store.migrate import SchemaError, require_current, upgrade
 from vodwatch.store.tenants import count_tenants, create_tenant
+
+_ENVIRONMENT = {name: env for name, env, _, _ in setting_help()}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def service_setting_options(function: F) -> F:
+    """A flag for each field of ``ServiceSettings``, e.g. ``--write-timeout`` (its environment
+    variable is read by each worker; the flag, when given, overrides it)."""
+    for name, env, default, help_text in reversed(setting_help()):
+        function = click.option(
+            "--" + name.replace("_", "-"),
+            name,
+            default=None,
+            metavar="VALUE",
+            help=f"{help_text} (env {env}; default {default or 'none'})",
+        )(function)
+    return function
 
 
 @click.command()
@@ -56,6 +77,16 @@ from vodwatch.store.tenants import count_tenants, create_tenant
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
+@click.option(
+    "--forwarded-allow-ips",
+    envvar="VODWATCH_FORWARDED_ALLOW_IPS",
+    default="127.0.0.1",
+    show_default=True,
+    help="Addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are "
+    "trusted (comma-separated, or * for any); rate limits count the client address they give "
+    "(env VODWATCH_FORWARDED_ALLOW_IPS).",
+)
+@service_setting_options
 def serve(
     host: str,
     port: int,
@@ -65,8 +96,18 @@ def serve(
     first_tenant: str | None,
     no_upgrade: bool,
     log_level: str,
+    forwarded_allow_ips: str,
+    **settings: str | None,
 ) -> None:
     """Serve the API (beacons, catalog, report) until interrupted."""
+    # Each worker process reads the service settings from the environment: check them here.
+    for name, value in settings.items():
+        if value is not None:
+            os.environ[_ENVIRONMENT[name]] = value
+    try:
+        ServiceSettings.from_environment()
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
     database = open_database(database_url)
     try:
         if no_upgrade:
@@ -83,10 +124,25 @@ def serve(
     # Each worker process opens the database from the environment.
     os.environ[DATABASE_URL_ENV] = database_url
     os.environ[POOL_SIZE_ENV] = str(pool_size)
-    run_workers("vodwatch.api.factory:app_from_environment", host, port, workers, log_level)
+    run_workers(
+        "vodwatch.api.factory:app_from_environment",
+        host,
+        port,
+        workers,
+        log_level,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )
 
 
-def run_workers(factory: str, host: str, port: int, workers: int, log_level: str) -> None:
+def run_workers(
+    factory: str,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    *,
+    forwarded_allow_ips: str = "127.0.0.1",
+) -> None:
     """Serve the app that ``factory`` ("module:function") builds, in ``workers`` processes
     (0: one per core), until interrupted. The benchmarks' floor server runs through here too."""
     uvicorn.run(
@@ -99,6 +155,8 @@ def run_workers(factory: str, host: str, port: int, workers: int, log_level: str
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=10,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
 
 
