@@ -29,7 +29,15 @@ def test_tenant_create_and_list(database_url: str):
     assert created["authkey"].startswith("tk_")
     assert len(created["secret"]) >= 40
     listed = json.loads(run("tenant", "list", "--json", "--database-url", database_url))
-    assert listed == [{"name": "Acme 学院", "authkey": created["authkey"], "allowedOrigins": []}]
+    assert listed == [
+        {
+            "name": "Acme 学院",
+            "authkey": created["authkey"],
+            "allowedOrigins": [],
+            "disabledAt": None,
+            "previousSecretValidUntil": None,
+        }
+    ]
     assert created["secret"] not in run("tenant", "list", "--database-url", database_url)
     assert "must be 1 to 200" in run(
         "tenant", "create", " ", "--database-url", database_url, ok=False

@@ -3,14 +3,23 @@
 from fastapi import FastAPI
 
 from vodwatch.api.app import create_app
-from vodwatch.settings import database_url_from_environment, pool_size_from_environment
+from vodwatch.settings import (
+    database_url_from_environment,
+    key_file_from_environment,
+    pool_size_from_environment,
+)
 from vodwatch.store.database import Database
 from vodwatch.store.migrate import require_current
 
 
 def app_from_environment() -> FastAPI:
     """Open ``VODWATCH_DATABASE_URL`` (``VODWATCH_POOL_SIZE`` connections); refuse a schema
-    that is not the current one."""
-    db = Database(database_url_from_environment(), pool_size=pool_size_from_environment())
+    that is not the current one, or a key that is not the one of the stored secrets."""
+    db = Database(
+        database_url_from_environment(),
+        pool_size=pool_size_from_environment(),
+        key_file=key_file_from_environment(),
+    )
     require_current(db)
+    db.secret_box  # noqa: B018 - resolve and check the key before serving
     return create_app(db)
