@@ -61,7 +61,7 @@ def tighten(paths: Iterable[Path]) -> list[Path]:
             tightened.append(path)
     if tightened:
         log.warning(
-            "made private (mode 0600, it was open to group or others): %s",
+            "made private (mode 0600; they were open to group or others): %s",
             ", ".join(str(path) for path in tightened),
         )
     return tightened

@@ -91,8 +91,8 @@ def tenant_create(name: str, as_json: bool, database_url: str, key_file: str | N
 def tenant_list(as_json: bool, database_url: str, key_file: str | None) -> None:
     """List tenants: authkey, name, allowed origins and state (never a secret).
 
-    The state is "enabled", "disabled since TIME", or "previous secret valid until TIME"
-    while a rotation's grace period lasts (times in UTC)."""
+    The state is "enabled" or "disabled since TIME", then "; previous secret valid until
+    TIME" while a rotation's grace period lasts (times in UTC)."""
     database = open_migrated(database_url, key_file)
     try:
         with database.read() as conn:
@@ -127,12 +127,13 @@ def _seconds(ms: int | None) -> int | None:
 
 
 def _state(t: Tenant, now: int) -> str:
-    if t.disabled_at_ms is not None:
-        return f"disabled since {utc_text(t.disabled_at_ms)}"
+    states = [
+        "enabled" if t.disabled_at_ms is None else f"disabled since {utc_text(t.disabled_at_ms)}"
+    ]
     grace_ends = t.grace_ends_at_ms(now)
     if grace_ends is not None:
-        return f"previous secret valid until {utc_text(grace_ends)}"
-    return "enabled"
+        states.append(f"previous secret valid until {utc_text(grace_ends)}")
+    return "; ".join(states)
 
 
 @tenant.command("set-origins")
