@@ -17,7 +17,7 @@ from vodwatch.signing import (
     sign_request,
 )
 from vodwatch.store.database import Database
-from vodwatch.store.tenants import Tenant, find_tenant, list_tenants
+from vodwatch.store.tenants import Tenant, find_tenant, list_enabled_origins
 
 TENANT_CACHE_SECONDS = 10.0
 VERIFIED_TOKENS_LIMIT = 50_000
@@ -70,8 +70,7 @@ class TenantDirectory:
         cached = self._origins
         if cached is None or now - cached[0] >= self._ttl:
             with self._db.read() as conn:
-                tenants = list_tenants(conn, self._db.secret_box)
-            known = frozenset(o for t in tenants if not t.is_disabled for o in t.allowed_origins)
+                known = list_enabled_origins(conn)
             cached = self._origins = (now, known)
         return is_origin_allowed(origin, cached[1])
 

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine
 from vodwatch.keyring import KeyringError, SecretBox, WrongKey, encode_key, new_key, parse_key
 from vodwatch.private_files import create_private_file, tighten
 from vodwatch.settings import KEY_FILE_ENV, SECRET_KEY_ENV, KeySource
-from vodwatch.store.tenants import find_foreign_key_id
+from vodwatch.store.tenants import find_other_key_id
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def load_secret_box(engine: Engine, source: KeySource) -> SecretBox:
         key = read_key_file(source.path)
         if key is None:
             with engine.connect() as conn:
-                stored_id = find_foreign_key_id(conn, None)
+                stored_id = find_other_key_id(conn, None)
             if stored_id is not None:
                 raise WrongKey(stored_id, None, f"key file {source.path} does not exist")
             if not source.may_create:
@@ -43,7 +43,7 @@ def load_secret_box(engine: Engine, source: KeySource) -> SecretBox:
 
 def check_secret_key(conn: Connection, box: SecretBox) -> None:
     """``WrongKey`` unless every encrypted secret stored was encrypted with ``box``'s key."""
-    stored_id = find_foreign_key_id(conn, box.key_id)
+    stored_id = find_other_key_id(conn, box.key_id)
     if stored_id is not None:
         raise WrongKey(stored_id, box.key_id)
 

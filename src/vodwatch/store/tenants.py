@@ -87,6 +87,14 @@ def list_tenants(conn: Connection, box: SecretBox) -> list[Tenant]:
     return [_tenant(box, row._mapping) for row in rows]
 
 
+def list_enabled_origins(conn: Connection) -> frozenset[str]:
+    """The browser origins some enabled tenant allows (no secret is read)."""
+    rows = conn.execute(
+        select(tenants.c.allowed_origins).where(tenants.c.disabled_at_ms.is_(None))
+    ).scalars()
+    return frozenset(origin for origins in rows for origin in json.loads(origins))
+
+
 def count_tenants(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(tenants)).scalar_one())
 
@@ -134,7 +142,7 @@ def set_disabled(conn: Connection, authkey: str, now_ms: int, *, is_disabled: bo
     return result.rowcount == 1
 
 
-def find_foreign_key_id(conn: Connection, key_id: str | None) -> str | None:
+def find_other_key_id(conn: Connection, key_id: str | None) -> str | None:
     """The id of a key other than ``key_id`` (any key when None) that a stored tenant secret
     was encrypted with; None when there is no such secret (plaintext ones do not count)."""
     if not inspect(conn).has_table(tenants.name):
