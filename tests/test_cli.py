@@ -4,21 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import text
 
-from tests.helpers import server_beacon
+from tests.helpers import run, server_beacon
 from tests.servers import Server
-from vodwatch.cli import main
 from vodwatch.client import VodwatchClient
 from vodwatch.store.database import Database
 from vodwatch.store.migrate import head_revision
-
-
-def run(*args: str, ok: bool = True) -> str:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    assert (result.exit_code == 0) == ok, result.output
-    return result.output
 
 
 def test_tenant_create_and_list(database_url: str):

@@ -3,14 +3,13 @@ its -wal, -shm and -writelock companions, and the key file."""
 
 import logging
 import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import add_tenant
-from tests.helpers import server_beacon
+from tests.helpers import file_mode, server_beacon
 from tests.servers import Server
 from vodwatch.client import VodwatchClient
 from vodwatch.settings import SECRET_KEY_ENV
@@ -18,10 +17,6 @@ from vodwatch.store.database import Database
 from vodwatch.store.migrate import upgrade
 
 COMPANIONS = ("", "-wal", "-shm", "-writelock")
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 @pytest.fixture
@@ -41,7 +36,7 @@ def test_every_file_of_a_real_server_is_private(tmp_path: Path, monkeypatch: pyt
     database = tmp_path / "data" / "vodwatch.db"
     control = tmp_path / "control"
     control.touch()
-    assert mode(control) == 0o644
+    assert file_mode(control) == 0o644
     server = Server(f"sqlite:///{database}", tmp_path, extra=("--first-tenant", "demo")).start()
     try:
         lines = dict(
@@ -53,7 +48,7 @@ def test_every_file_of_a_real_server_is_private(tmp_path: Path, monkeypatch: pyt
             client.put_media("860", "Math 101", duration=100)
             client.send_beacons(server_beacon("private-1", 1, asset_id="860", segments=[[0, 5]]))
         files = [Path(f"{database}{suffix}") for suffix in (*COMPANIONS, ".key")]
-        assert {path.name: oct(mode(path)) for path in files} == {
+        assert {path.name: oct(file_mode(path)) for path in files} == {
             path.name: "0o600" for path in files
         }
     finally:
@@ -65,7 +60,7 @@ def test_a_new_database_file_is_private_before_sqlite_opens_it(tmp_path: Path):
     database = tmp_path / "new.db"
     db = Database(f"sqlite:///{database}")
     try:
-        assert (database.stat().st_size, mode(database)) == (0, 0o600)
+        assert (database.stat().st_size, file_mode(database)) == (0, 0o600)
     finally:
         db.dispose()
 
@@ -89,7 +84,7 @@ def test_files_open_to_others_are_made_private_at_open_with_one_warning(
         second.dispose()
     finally:
         first.dispose()
-    assert {path.name: oct(mode(path)) for path in files if path.exists()} == {
+    assert {path.name: oct(file_mode(path)) for path in files if path.exists()} == {
         path.name: "0o600" for path in files if path.exists()
     }
     assert [r.getMessage() for r in caplog.records] == [

@@ -7,7 +7,7 @@ from sqlalchemy import insert, inspect, text
 from starlette.testclient import TestClient
 
 from tests.conftest import FakeClock, client_for
-from tests.helpers import new_session_id, snapshot
+from tests.helpers import new_session_id, snapshot, stored_secrets
 from vodwatch.api.app import create_app
 from vodwatch.ingest.visit import Visit
 from vodwatch.keyring import UndecryptableSecret
@@ -78,14 +78,6 @@ def add_plaintext_tenant(
             text("SELECT tenant_id FROM tenants WHERE authkey = :authkey"), {"authkey": authkey}
         ).scalar_one()
     return Tenant(tenant_id, name, authkey, secret, ())
-
-
-def stored_secrets(db: Database) -> dict[str, str]:
-    with db.read() as conn:
-        return {
-            authkey: secret
-            for authkey, secret in conn.execute(text("SELECT authkey, secret FROM tenants"))
-        }
 
 
 def test_upgrade_from_the_first_schema_keeps_every_row(database_url: str, clock: FakeClock):

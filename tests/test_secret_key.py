@@ -3,28 +3,15 @@ right one. These tests unset ``VODWATCH_SECRET_KEY`` where they test key files."
 
 import logging
 import os
-import stat
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from sqlalchemy import text
 
-from vodwatch.cli import main
+from tests.helpers import file_mode, run, stored_secrets
 from vodwatch.keyring import SecretBox, WrongKey, encode_key, new_key, parse_key
 from vodwatch.settings import KEY_FILE_ENV, SECRET_KEY_ENV
 from vodwatch.store.database import Database
 from vodwatch.store.tenants import Tenant
-
-
-def run(*args: str, ok: bool = True) -> str:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    assert (result.exit_code == 0) == ok, result.output
-    return result.output
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 @pytest.fixture
@@ -42,11 +29,10 @@ def default_key_file(database_url: str, tmp_path: Path) -> Path:
     return tmp_path / "vodwatch.key"
 
 
-def stored_secrets(database_url: str) -> list[str]:
+def stored_in(database_url: str) -> list[str]:
     db = Database(database_url)
     try:
-        with db.read() as conn:
-            return [row[0] for row in conn.execute(text("SELECT secret FROM tenants"))]
+        return list(stored_secrets(db).values())
     finally:
         db.dispose()
 
@@ -61,14 +47,14 @@ def test_the_default_key_file_is_created_private_for_a_new_database(
         run("tenant", "create", "acme", "--database-url", database_url)
     finally:
         os.umask(umask)
-    assert mode(key_file) == 0o600
+    assert file_mode(key_file) == 0o600
     box = SecretBox(parse_key(key_file.read_text(), "key file"))
-    (stored,) = stored_secrets(database_url)
+    (stored,) = stored_in(database_url)
     assert stored.startswith(f"v1:{box.key_id}:")
     written = key_file.read_text()
     run("tenant", "create", "other", "--database-url", database_url)
     assert key_file.read_text() == written
-    assert all(s.startswith(f"v1:{box.key_id}:") for s in stored_secrets(database_url))
+    assert all(s.startswith(f"v1:{box.key_id}:") for s in stored_in(database_url))
 
 
 @pytest.mark.usefixtures("key_files")
@@ -154,7 +140,7 @@ def test_a_key_file_open_to_others_is_made_private_with_a_warning(
             db.secret_box  # noqa: B018
     finally:
         db.dispose()
-    assert mode(key_file) == 0o600
+    assert file_mode(key_file) == 0o600
     warnings = [r.getMessage() for r in caplog.records if str(key_file) in r.getMessage()]
     assert warnings == [f"made private (mode 0600; they were open to group or others): {key_file}"]
 

@@ -9,14 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
-from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from tests.conftest import FakeClock, client_for
-from tests.helpers import new_session_id
+from tests.helpers import new_session_id, run, stored_secrets
 from vodwatch.api.auth import TenantDirectory
-from vodwatch.cli import main
 from vodwatch.client import VodwatchAPIError, VodwatchClient
 from vodwatch.keyring import WrongKey, encode_key, new_key
 from vodwatch.settings import SECRET_KEY_ENV
@@ -24,12 +21,6 @@ from vodwatch.store.database import Database
 from vodwatch.store.tenants import Tenant, find_tenant
 
 REFUSED = (401, 40003)
-
-
-def run(*args: str, ok: bool = True, stdout_only: bool = False) -> str:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    assert (result.exit_code == 0) == ok, result.output
-    return result.stdout if stdout_only else result.output
 
 
 def answer(call: Callable[[], Any]) -> tuple[int, int, str]:
@@ -64,15 +55,6 @@ def directory(http: TestClient, db: Database) -> TenantDirectory:
     return directory
 
 
-def stored_secret(db: Database, authkey: str) -> str:
-    with db.read() as conn:
-        return str(
-            conn.execute(
-                text("SELECT secret FROM tenants WHERE authkey = :authkey"), {"authkey": authkey}
-            ).scalar_one()
-        )
-
-
 def test_a_copy_of_the_database_alone_cannot_sign(
     database_url: str,
     db: Database,
@@ -82,7 +64,7 @@ def test_a_copy_of_the_database_alone_cannot_sign(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ):
-    stored = stored_secret(db, tenant.authkey)
+    stored = stored_secrets(db)[tenant.authkey]
     assert stored.startswith(f"v1:{db.secret_box.key_id}:")
     assert tenant.secret not in stored
     assert status(client_for(http, tenant, clock).watch_report) == (200, 0)

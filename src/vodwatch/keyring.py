@@ -59,10 +59,10 @@ def parse_key(text: str, where: str) -> bytes:
     ``KeyringError`` naming ``where`` it came from unless it is 32 bytes of base64url."""
     stripped = text.strip()
     try:
-        key = base64.b64decode(stripped + "=" * (-len(stripped) % 4), b"-_", validate=True)
+        key = _base64url_decode(stripped)
     except (binascii.Error, ValueError):
         key = b""
-    if len(key) != KEY_BYTES or not stripped.isascii():
+    if len(key) != KEY_BYTES:
         raise KeyringError(
             f"{where} must hold a key of {KEY_BYTES} bytes in base64url (44 characters), "
             f"e.g. the output of: python3 -c 'import base64, os; "
@@ -122,8 +122,7 @@ class SecretBox:
         if parts[1] != self.key_id:
             raise WrongKey(parts[1], self.key_id)
         try:
-            payload = parts[2]
-            raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+            raw = _base64url_decode(parts[2])
             plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], authkey.encode())
         except (binascii.Error, ValueError, InvalidTag):
             raise UndecryptableSecret(
@@ -131,3 +130,8 @@ class SecretBox:
                 f"{self.key_id}: it was altered, or copied from another tenant's row"
             ) from None
         return plain.decode()
+
+
+def _base64url_decode(text: str) -> bytes:
+    """base64url, padded or not; ``binascii.Error`` or ``ValueError`` for anything else."""
+    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)

@@ -41,11 +41,6 @@ class KeySource:
     path: Path | None = None
     may_create: bool = False
 
-    def describe(self) -> str:
-        if self.key is not None:
-            return SECRET_KEY_ENV
-        return f"key file {self.path}"
-
 
 def key_source(database_url: str, key_file: str | None = None) -> KeySource:
     """``VODWATCH_SECRET_KEY`` (base64url of 32 bytes) if set; else ``key_file`` (the
