@@ -46,6 +46,15 @@ def beacon_with(client: VodwatchClient, token: str) -> Callable[[], Any]:
     )
 
 
+def verified_token(client: VodwatchClient, directory: TenantDirectory) -> str:
+    """A playback token the service has accepted (and so cached), for a cataloged video."""
+    client.put_media("860", "Math 101", duration=100)
+    token = client.playback_token("李四", "860")
+    assert status(beacon_with(client, token)) == (200, 0)
+    assert token in directory.verified_tokens
+    return token
+
+
 @pytest.fixture
 def directory(http: TestClient, db: Database) -> TenantDirectory:
     """The app's tenant directory without its 10 s cache of tenants, as if every request came
@@ -130,10 +139,7 @@ def test_rotation_keeps_the_old_secret_valid_for_the_grace_period_only(
     directory: TenantDirectory,
 ):
     old = client_for(http, tenant, clock)
-    old.put_media("860", "Math 101", duration=100)
-    old_token = old.playback_token("李四", "860")
-    assert status(beacon_with(old, old_token)) == (200, 0)
-    assert old_token in directory.verified_tokens
+    old_token = verified_token(old, directory)
 
     secret = rotate(database_url, tenant.authkey, "--grace", "3600")
     assert secret != tenant.secret
@@ -170,8 +176,7 @@ def test_rotating_again_in_the_grace_period_ends_the_oldest_secret_at_once(
     directory: TenantDirectory,
 ):
     first = client_for(http, tenant, clock)
-    first_token = first.playback_token("李四", "860")
-    assert status(beacon_with(first, first_token)) == (200, 0)
+    first_token = verified_token(first, directory)
     second = client_with(http, tenant.authkey, rotate(database_url, tenant.authkey), clock)
     third = client_with(http, tenant.authkey, rotate(database_url, tenant.authkey), clock)
     assert status(first.watch_report) == REFUSED
@@ -196,10 +201,7 @@ def test_a_disabled_tenant_is_refused_like_an_unknown_one_and_keeps_its_data(
     directory: TenantDirectory,
 ):
     client = client_for(http, tenant, clock)
-    client.put_media("860", "Math 101", duration=100)
-    token = client.playback_token("李四", "860")
-    assert status(beacon_with(client, token)) == (200, 0)
-    assert token in directory.verified_tokens
+    token = verified_token(client, directory)
     origin = "https://learn.example.com"
     run("tenant", "set-origins", tenant.authkey, origin, "--database-url", database_url)
     unknown = client_with(http, "tk_nobody", tenant.secret, clock)
