@@ -1,4 +1,5 @@
-"""Settings, in one place: flags first, then environment variables, then these defaults."""
+"""Settings, in one place: flags first, then environment variables, then these defaults (the
+one exception: the key itself, ``VODWATCH_SECRET_KEY``, wins over ``--key-file``)."""
 
 import os
 from dataclasses import dataclass, field
