@@ -105,7 +105,7 @@ def prepare(url: str, videos: int = 100, preload_visits: int = 0) -> Stage:
             tenants = make_tenants(20, 20_000, 2_000, seed=3)
             load_dataset(db, tenants, generate_visits(tenants, preload_visits, seed=4))
         with db.write() as conn:
-            tenant = create_tenant(conn, "bench", int(time.time() * 1000))
+            tenant = create_tenant(conn, db.secret_box, "bench", int(time.time() * 1000))
             for n in range(videos):
                 put_asset(conn, tenant.tenant_id, f"v{n:04d}", f"Lesson {n}", 3_600_000, 0)
     finally:

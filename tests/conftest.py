@@ -3,6 +3,10 @@
 Storage tests take the ``database_url`` fixture (directly or through ``db``/``client``) and so
 run once on SQLite and once on PostgreSQL. PostgreSQL is the server named by
 ``VODWATCH_TEST_POSTGRES_URL`` (``.ci/run`` sets it); each test gets its own schema there.
+
+The key of the tenant secrets comes from ``VODWATCH_SECRET_KEY``, set here once for the whole
+run, so in-process tests and the servers and commands they start agree on it; the tests of
+key files unset it.
 """
 
 import os
@@ -18,9 +22,15 @@ from starlette.testclient import TestClient
 
 from vodwatch.api.app import create_app
 from vodwatch.client import VodwatchClient
+from vodwatch.keyring import encode_key, new_key
+from vodwatch.settings import KEY_FILE_ENV, SECRET_KEY_ENV
 from vodwatch.store.database import Database, normalize_url
 from vodwatch.store.migrate import upgrade
 from vodwatch.store.tenants import Tenant, create_tenant
+
+TEST_SECRET_KEY = encode_key(new_key())
+os.environ[SECRET_KEY_ENV] = TEST_SECRET_KEY
+os.environ.pop(KEY_FILE_ENV, None)
 
 POSTGRES_ENV = "VODWATCH_TEST_POSTGRES_URL"
 POSTGRES_URL = os.environ.get(POSTGRES_ENV, "")
@@ -110,7 +120,7 @@ def clock() -> FakeClock:
 
 def add_tenant(db: Database, name: str = "acme") -> Tenant:
     with db.write() as conn:
-        return create_tenant(conn, name, int(time.time() * 1000))
+        return create_tenant(conn, db.secret_box, name, int(time.time() * 1000))
 
 
 @pytest.fixture

@@ -1,11 +1,15 @@
 """Small helpers shared by API tests."""
 
 import json
+import stat
 import uuid
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from click.testing import CliRunner
+from sqlalchemy import select, text
 
+from vodwatch.cli import main
 from vodwatch.client import VodwatchClient
 from vodwatch.store.database import Database
 from vodwatch.store.schema import metadata
@@ -26,6 +30,25 @@ def snapshot(db: Database, exclude: set[str] | None = None) -> dict[str, list[tu
             for table in metadata.sorted_tables
             if table.name not in (exclude or set())
         }
+
+
+def run(*args: str, ok: bool = True, stdout_only: bool = False) -> str:
+    """The ``vodwatch`` command in-process; what it printed (stdout and stderr, or only
+    stdout). Checks the exit code: 0 when ``ok``, anything else when not."""
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert (result.exit_code == 0) == ok, result.output
+    return result.stdout if stdout_only else result.output
+
+
+def stored_secrets(db: Database) -> dict[str, str]:
+    """The ``secret`` column of every tenant by authkey, as stored."""
+    with db.read() as conn:
+        rows = conn.execute(text("SELECT authkey, secret FROM tenants"))
+        return {authkey: secret for authkey, secret in rows}
+
+
+def file_mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 def server_beacon(

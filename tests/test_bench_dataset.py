@@ -42,4 +42,6 @@ def test_loaded_rows_agree_with_the_generated_visits(db: Database):
         spans = normalize(span for visit in visits for span in visit.segments)
         assert measure(row.coverage) == measure(spans)
     with db.engine.connect() as conn:
-        assert authkey_of(tenant_id) in {tenant.authkey for tenant in list_tenants(conn)}
+        assert authkey_of(tenant_id) in {
+            tenant.authkey for tenant in list_tenants(conn, db.secret_box)
+        }

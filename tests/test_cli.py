@@ -4,21 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import text
 
-from tests.helpers import server_beacon
+from tests.helpers import run, server_beacon
 from tests.servers import Server
-from vodwatch.cli import main
 from vodwatch.client import VodwatchClient
 from vodwatch.store.database import Database
 from vodwatch.store.migrate import head_revision
-
-
-def run(*args: str, ok: bool = True) -> str:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    assert (result.exit_code == 0) == ok, result.output
-    return result.output
 
 
 def test_tenant_create_and_list(database_url: str):
@@ -29,7 +21,15 @@ def test_tenant_create_and_list(database_url: str):
     assert created["authkey"].startswith("tk_")
     assert len(created["secret"]) >= 40
     listed = json.loads(run("tenant", "list", "--json", "--database-url", database_url))
-    assert listed == [{"name": "Acme 学院", "authkey": created["authkey"], "allowedOrigins": []}]
+    assert listed == [
+        {
+            "name": "Acme 学院",
+            "authkey": created["authkey"],
+            "allowedOrigins": [],
+            "disabledAt": None,
+            "previousSecretValidUntil": None,
+        }
+    ]
     assert created["secret"] not in run("tenant", "list", "--database-url", database_url)
     assert "must be 1 to 200" in run(
         "tenant", "create", " ", "--database-url", database_url, ok=False

@@ -1,17 +1,21 @@
 """The schema: ready to shard by tenant, and migrated forward without losing data."""
 
+import time
+
 import pytest
 from sqlalchemy import insert, inspect, text
 from starlette.testclient import TestClient
 
-from tests.conftest import FakeClock, add_tenant, client_for
-from tests.helpers import snapshot
+from tests.conftest import FakeClock, client_for
+from tests.helpers import new_session_id, snapshot, stored_secrets
 from vodwatch.api.app import create_app
 from vodwatch.ingest.visit import Visit
+from vodwatch.keyring import UndecryptableSecret
 from vodwatch.store.database import Database
 from vodwatch.store.migrate import SchemaError, head_revision, read_schema_state, upgrade
 from vodwatch.store.schema import assets, viewers
 from vodwatch.store.schema import visits as visits_table
+from vodwatch.store.tenants import Tenant, find_tenant, new_authkey, new_secret
 from vodwatch.store.visits import _row as visit_row
 
 # Small tables every shard needs whole (Citus "reference tables"): keyed by their own ids.
@@ -57,13 +61,32 @@ def test_title_search_uses_a_trigram_index_on_postgresql(postgres_database_url: 
     assert "gin (tenant_id, title_folded gin_trgm_ops)" in definition
 
 
+def add_plaintext_tenant(
+    db: Database, name: str = "acme", authkey: str | None = None, secret: str | None = None
+) -> Tenant:
+    """A tenant as the code before revision 0004 wrote it: the secret in plaintext."""
+    authkey, secret = authkey or new_authkey(), secret or new_secret()
+    with db.write() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO tenants (name, authkey, secret, created_at_ms) "
+                "VALUES (:name, :authkey, :secret, :now)"
+            ),
+            {"name": name, "authkey": authkey, "secret": secret, "now": int(time.time() * 1000)},
+        )
+        tenant_id = conn.execute(
+            text("SELECT tenant_id FROM tenants WHERE authkey = :authkey"), {"authkey": authkey}
+        ).scalar_one()
+    return Tenant(tenant_id, name, authkey, secret, ())
+
+
 def test_upgrade_from_the_first_schema_keeps_every_row(database_url: str, clock: FakeClock):
     """Rows written by the first schema (as its code wrote them) survive every migration, and
     the per viewer-and-video totals added later are backfilled from them."""
     db = Database(database_url)
     try:
         upgrade(db, "0001")
-        tenant = add_tenant(db)
+        tenant = add_plaintext_tenant(db)
         visits_by_user: dict[str, list[tuple[tuple[int, int], ...]]] = {
             "李四": [((0, 30_000),), ((20_000, 50_000), (90_000, 100_000))],
             "王五": [((0, 10_000),)],
@@ -103,11 +126,11 @@ def test_upgrade_from_the_first_schema_keeps_every_row(database_url: str, clock:
                         beacon_count=1,
                     )
                     conn.execute(insert(visits_table).values(visit_row(tenant.tenant_id, visit)))
-        before_rows = snapshot(db, exclude={"viewer_videos"})
+        before_rows = snapshot(db, exclude={"tenants", "viewer_videos"})
 
         state = upgrade(db)
         assert (state.current, state.is_current) == (head_revision(), True)
-        assert snapshot(db, exclude={"viewer_videos"}) == before_rows
+        assert snapshot(db, exclude={"tenants", "viewer_videos"}) == before_rows
         with TestClient(create_app(db, clock=clock)) as http:
             client = client_for(http, tenant, clock)
             grouped = client.watch_report(groupBy="userVideo")["data"]["data"]
@@ -125,3 +148,48 @@ def test_a_newer_schema_is_refused(db: Database):
     with pytest.raises(SchemaError, match="newer than this vodwatch knows"):
         upgrade(db)
     assert read_schema_state(db).current == "ffff"
+
+
+def test_upgrade_encrypts_the_secrets_in_place_and_they_still_sign(
+    database_url: str, clock: FakeClock
+):
+    """Secrets stored in plaintext by the 0003 code are encrypted by 0004 (bound to their
+    tenant), and requests and playback tokens made with them are still accepted."""
+    db = Database(database_url)
+    try:
+        upgrade(db, "0003")
+        demo = add_plaintext_tenant(
+            db, "demo", "tk_demo_authkey", "a-secret-written-in-plaintext-by-0003"
+        )
+        other = add_plaintext_tenant(db, "other")
+
+        upgrade(db)
+        stored = stored_secrets(db)
+        key_id = db.secret_box.key_id
+        for tenant in (demo, other):
+            assert stored[tenant.authkey].startswith(f"v1:{key_id}:")
+            assert tenant.secret not in stored[tenant.authkey]
+            assert db.secret_box.decrypt(tenant.authkey, stored[tenant.authkey]) == tenant.secret
+        with db.read() as conn:
+            found = find_tenant(conn, db.secret_box, demo.authkey)
+            columns = {c["name"]: c["type"] for c in inspect(conn).get_columns("tenants")}
+        assert found == demo
+        assert {"previous_secret", "previous_secret_expires_at_ms", "disabled_at_ms"} <= set(
+            columns
+        )
+        if not db.is_sqlite:
+            assert str(columns["secret"]) == "TEXT"
+        with pytest.raises(UndecryptableSecret, match="copied from another tenant"):
+            db.secret_box.decrypt(other.authkey, stored[demo.authkey])
+
+        with TestClient(create_app(db, clock=clock)) as http:
+            for tenant in (demo, other):
+                client = client_for(http, tenant, clock)
+                client.put_media("860", "数学 101", duration=100)
+                token = client.playback_token("李四", "860")
+                client.send_player_beacons(
+                    {"token": token, "sessionId": new_session_id(), "seq": 1}
+                )
+                assert client.watch_report()["data"]["total"] == 1
+    finally:
+        db.dispose()

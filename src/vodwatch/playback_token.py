@@ -77,32 +77,18 @@ def read_issuer(token: str) -> str:
 
 
 def verify_playback_token(
-    token: str, secret_for: Callable[[str], str | None], now: float
+    token: str, secret_for: Callable[[str], str | tuple[str, ...] | None], now: float
 ) -> PlaybackClaims:
     """Check signature, expiry and claims; raise ``InvalidCredentials`` for any forgery.
 
-    ``secret_for(authkey)`` returns the tenant secret, or None for an unknown authkey (which
-    gets the same answer as a bad signature).
+    ``secret_for(authkey)`` returns the tenant secret (or its valid secrets, any of which
+    may have signed), or None for an unknown authkey (which gets the same answer as a bad
+    signature).
     """
     authkey = read_issuer(token)
-    secret = secret_for(authkey)
-    if secret is None:
-        raise InvalidCredentials("token: invalid or expired playback token")
-    try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=[ALGORITHM],
-            # Times are checked below against the service clock (which tests can move).
-            options={
-                "require": ["exp", "sub", "aid"],
-                "verify_exp": False,
-                "verify_iat": False,
-                "verify_nbf": False,
-            },
-        )
-    except jwt.PyJWTError:
-        raise InvalidCredentials("token: invalid or expired playback token") from None
+    found = secret_for(authkey)
+    candidates = (found,) if isinstance(found, str) else found or ()
+    claims = _decode(token, candidates)
     expires_at = claims["exp"]
     not_before = claims.get("nbf", 0)
     if (
@@ -123,6 +109,29 @@ def verify_playback_token(
         duration_ms=_duration_claim(claims.get("dur")),
         expires_at=int(expires_at),
     )
+
+
+def _decode(token: str, secrets: tuple[str, ...]) -> dict[str, Any]:
+    """The claims of a token signed with one of ``secrets``."""
+    for secret in secrets:
+        try:
+            return jwt.decode(
+                token,
+                secret,
+                algorithms=[ALGORITHM],
+                # Times are checked against the service clock (which tests can move).
+                options={
+                    "require": ["exp", "sub", "aid"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
+            )
+        except jwt.InvalidSignatureError:
+            continue
+        except jwt.PyJWTError:
+            break
+    raise InvalidCredentials("token: invalid or expired playback token")
 
 
 def _is_number(value: object) -> bool:

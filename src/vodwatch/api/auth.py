@@ -29,7 +29,7 @@ from vodwatch.signing import (
 )
 from vodwatch.store.database import Database
 from vodwatch.store.signed_requests import ReplayGuard
-from vodwatch.store.tenants import Tenant, find_tenant, list_tenants
+from vodwatch.store.tenants import Tenant, find_tenant, list_enabled_origins
 
 TENANT_CACHE_SECONDS = 10.0
 VERIFIED_TOKENS_LIMIT = 50_000
@@ -62,9 +62,10 @@ class TenantNotCached(Exception):
 class TenantDirectory:
     """Tenants by authkey, cached for a few seconds so most requests skip the tenants table.
 
-    A change made with the CLI (new tenant, allowed origins) is seen within
-    ``TENANT_CACHE_SECONDS``; so is a tenant created after its authkey was asked for (unknown
-    authkeys are remembered as unknown for as long, a bounded number of them).
+    A change made with the CLI (new tenant, allowed origins, a new secret, disabling) is seen
+    within ``TENANT_CACHE_SECONDS``; so is a tenant created after its authkey was asked for
+    (unknown authkeys are remembered as unknown for as long, a bounded number of them). A
+    disabled tenant is found as no tenant.
     """
 
     def __init__(self, db: Database, ttl_seconds: float = TENANT_CACHE_SECONDS) -> None:
@@ -73,12 +74,13 @@ class TenantDirectory:
         self._cache: dict[str, tuple[float, Tenant | None]] = {}
         self._origins: tuple[float, frozenset[str]] | None = None
         self._lock = threading.Lock()
-        self.verified_tokens: dict[str, tuple[PlaybackClaims, str]] = {}
+        self.verified_tokens: dict[str, tuple[PlaybackClaims, tuple[str, ...]]] = {}
 
-    def remember_token(self, token: str, claims: PlaybackClaims, secret: str) -> None:
+    def remember_token(self, token: str, claims: PlaybackClaims, secrets: tuple[str, ...]) -> None:
+        """Remember a token verified while its tenant's valid secrets were ``secrets``."""
         if len(self.verified_tokens) >= VERIFIED_TOKENS_LIMIT:
             self.verified_tokens.clear()
-        self.verified_tokens[token] = (claims, secret)
+        self.verified_tokens[token] = (claims, secrets)
 
     def clear(self) -> None:
         """Forget what is cached: the next lookups read the tenants table."""
@@ -94,7 +96,7 @@ class TenantDirectory:
         cached = self._origins
         if cached is None or now - cached[0] >= self._ttl:
             with self._db.read() as conn:
-                known = frozenset(o for t in list_tenants(conn) for o in t.allowed_origins)
+                known = list_enabled_origins(conn)
             cached = self._origins = (now, known)
         return is_origin_allowed(origin, cached[1])
 
@@ -105,18 +107,19 @@ class TenantDirectory:
         with self._lock:
             cached = self._cache.get(authkey)
         if cached is not None and now - cached[0] < self._ttl:
-            return cached[1]
-        if cached_only:
+            tenant = cached[1]
+        elif cached_only:
             raise TenantNotCached(authkey)
-        with self._db.read() as conn:
-            tenant = find_tenant(conn, authkey)
-        with self._lock:
-            if tenant is None:
-                unknown = sum(1 for _, found in self._cache.values() if found is None)
-                if unknown >= UNKNOWN_AUTHKEYS_LIMIT:
-                    self._cache = {k: v for k, v in self._cache.items() if v[1] is not None}
-            self._cache[authkey] = (now, tenant)
-        return tenant
+        else:
+            with self._db.read() as conn:
+                tenant = find_tenant(conn, self._db.secret_box, authkey)
+            with self._lock:
+                if tenant is None:
+                    unknown = sum(1 for _, found in self._cache.values() if found is None)
+                    if unknown >= UNKNOWN_AUTHKEYS_LIMIT:
+                        self._cache = {k: v for k, v in self._cache.items() if v[1] is not None}
+                self._cache[authkey] = (now, tenant)
+        return None if tenant is None or tenant.is_disabled else tenant
 
 
 def has_server_auth(incoming: Incoming) -> bool:
@@ -143,7 +146,7 @@ def authenticate_server(
             f"the server clock ({int(now)})"
         )
     tenant = directory.find(authkey, cached_only=cached_only)
-    if tenant is None or not _is_signed_by(tenant, incoming, timestamp, token):
+    if tenant is None or not _is_signed_by(tenant, incoming, timestamp, token, now):
         raise InvalidCredentials("invalid credentials: unknown Tk-authkey or bad Tk-token")
     return tenant
 
@@ -153,39 +156,47 @@ def authenticate_player(
 ) -> tuple[Tenant, PlaybackClaims]:
     """Verify a playback token; the tenant is the token's issuer.
 
-    A player sends the same token with every heartbeat: a token verified before is looked up
-    (and its expiry checked again) instead of verified again, while its tenant's secret is
-    the one that verified it.
+    Any of the tenant's valid secrets (``Tenant.valid_secrets``) may have signed it. A player
+    sends the same token with every heartbeat: a token verified before is looked up (and its
+    expiry checked again) instead of verified again, while its tenant is enabled and its
+    valid secrets are the ones it was verified with.
     """
+    now_ms = int(now * 1000)
     cached = directory.verified_tokens.get(token)
     if cached is not None:
-        claims, secret = cached
+        claims, secrets = cached
         tenant = directory.find(claims.authkey, cached_only=cached_only)
-        if tenant is not None and tenant.secret == secret and is_unexpired(claims, now):
+        if (
+            tenant is not None
+            and tenant.valid_secrets(now_ms) == secrets
+            and is_unexpired(claims, now)
+        ):
             return tenant, claims
     found: dict[str, Tenant] = {}
 
-    def secret_for(authkey: str) -> str | None:
+    def secrets_for(authkey: str) -> tuple[str, ...] | None:
         tenant = directory.find(authkey, cached_only=cached_only)
         if tenant is None:
             return None
         found[authkey] = tenant
-        return tenant.secret
+        return tenant.valid_secrets(now_ms)
 
-    claims = verify_playback_token(token, secret_for, now)
+    claims = verify_playback_token(token, secrets_for, now)
     tenant = found[claims.authkey]
-    directory.remember_token(token, claims, tenant.secret)
+    directory.remember_token(token, claims, tenant.valid_secrets(now_ms))
     return tenant, claims
 
 
-def _is_signed_by(tenant: Tenant, incoming: Incoming, timestamp: str, token: str) -> bool:
+def _is_signed_by(
+    tenant: Tenant, incoming: Incoming, timestamp: str, token: str, now: float
+) -> bool:
     # The path is signed as decoded, or percent-encoded per RFC 3986: both name the same
     # resource, and clients differ in which one they have at hand.
     paths = {incoming.path, quote(incoming.path, safe="/-._~")}
     return any(
         is_signature_valid(
             sign_request(
-                tenant.secret,
+                secret,
                 tenant.authkey,
                 timestamp,
                 incoming.method,
@@ -195,6 +206,7 @@ def _is_signed_by(tenant: Tenant, incoming: Incoming, timestamp: str, token: str
             ),
             token,
         )
+        for secret in tenant.valid_secrets(int(now * 1000))
         for path in paths
     )
 

@@ -1,5 +1,6 @@
 """``POST /vod/webapi/beacon``: beacons from players (playback token) and servers (Tk headers)."""
 
+import contextlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,6 @@ from vodwatch.playback_token import PlaybackClaims
 from vodwatch.store.tenants import Tenant
 
 router = APIRouter()
-MAX_TENANT_LOADS = 3  # a request names one tenant: two loads are enough, a third means more
 CHECK_ON_LOOP_MAX_BYTES = 16 * 1024  # larger bodies are validated in a thread
 ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain")
 
@@ -79,20 +79,16 @@ async def post_beacons(request: Request) -> Response:
     try:
         incoming = await read_incoming(request)
         # A small request (a player's heartbeat) is checked on the event loop, without the
-        # database: tenants come from the cache, loaded by a thread when missing. A large one
-        # is checked in a thread, so that the event loop serves others meanwhile. Then the
-        # writer thread stores it, together with the requests that arrive meanwhile.
-        if len(incoming.body) > CHECK_ON_LOOP_MAX_BYTES:
+        # database: tenants come from the cache. A large one, or one whose tenant is not in
+        # the cache, is checked in a thread (which may read the database), so that the event
+        # loop serves others meanwhile. Then the writer thread stores it, together with the
+        # requests that arrive meanwhile.
+        ingest = None
+        if len(incoming.body) <= CHECK_ON_LOOP_MAX_BYTES:
+            with contextlib.suppress(TenantNotCached):
+                ingest = read_beacons(services, incoming)
+        if ingest is None:
             ingest = await run_in_threadpool(read_beacons, services, incoming, False)
-        else:
-            for _ in range(MAX_TENANT_LOADS):
-                try:
-                    ingest = read_beacons(services, incoming)
-                    break
-                except TenantNotCached as missing:
-                    await run_in_threadpool(services.directory.find, missing.authkey)
-            else:
-                raise InvalidParameter("all beacons of one request must carry tokens of one tenant")
         if ingest.is_trusted:
             await run_in_threadpool(
                 services.auth.claim_once, ingest.tenant, incoming, services.clock()

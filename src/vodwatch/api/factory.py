@@ -6,6 +6,7 @@ from vodwatch.api.app import create_app
 from vodwatch.settings import (
     ServiceSettings,
     database_url_from_environment,
+    key_file_from_environment,
     pool_size_from_environment,
 )
 from vodwatch.store.database import Database, Timeouts
@@ -14,11 +15,13 @@ from vodwatch.store.migrate import require_current
 
 def app_from_environment() -> FastAPI:
     """Open ``VODWATCH_DATABASE_URL`` (``VODWATCH_POOL_SIZE`` connections) with the settings
-    of ``ServiceSettings.from_environment``; refuse a schema that is not the current one."""
+    of ``ServiceSettings.from_environment``; refuse a schema that is not the current one, or a
+    key that is not the one of the stored secrets."""
     settings = ServiceSettings.from_environment()
     db = Database(
         database_url_from_environment(),
         pool_size=pool_size_from_environment(),
+        key_file=key_file_from_environment(),
         timeouts=Timeouts(
             connect_seconds=settings.db_connect_timeout,
             pool_seconds=settings.db_pool_timeout,
@@ -27,4 +30,5 @@ def app_from_environment() -> FastAPI:
         ),
     )
     require_current(db)
+    db.secret_box  # noqa: B018 - resolve and check the key before serving
     return create_app(db, settings=settings)

@@ -2,7 +2,12 @@
 
 import click
 
-from vodwatch.cli.options import database_url_option, open_database
+from vodwatch.cli.options import (
+    DATABASE_ERRORS,
+    database_url_option,
+    key_file_option,
+    open_database,
+)
 from vodwatch.store.database import describe_url
 from vodwatch.store.migrate import SchemaError, check_known, read_schema_state, upgrade
 
@@ -14,13 +19,14 @@ def db() -> None:
 
 @db.command("upgrade")
 @database_url_option
-def db_upgrade(database_url: str) -> None:
+@key_file_option
+def db_upgrade(database_url: str, key_file: str | None) -> None:
     """Migrate the database to the newest schema (creating it if empty); loses no data."""
-    database = open_database(database_url)
+    database = open_database(database_url, key_file)
     try:
         before = read_schema_state(database)
         after = upgrade(database)
-    except SchemaError as error:
+    except DATABASE_ERRORS as error:
         raise click.ClickException(str(error)) from None
     finally:
         database.dispose()

@@ -5,10 +5,15 @@ from typing import Any, TypeVar
 
 import click
 
-from vodwatch.settings import DATABASE_URL_ENV, DEFAULT_DATABASE_URL
+from vodwatch.keyring import KeyringError
+from vodwatch.settings import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, KEY_FILE_ENV, SECRET_KEY_ENV
 from vodwatch.store.database import Database, describe_url
+from vodwatch.store.migrate import SchemaError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# What a command reports in one line (exit code 1) when the database cannot be used.
+DATABASE_ERRORS = (SchemaError, KeyringError)
 
 
 def database_url_option(function: F) -> F:
@@ -21,9 +26,20 @@ def database_url_option(function: F) -> F:
     )(function)
 
 
-def open_database(url: str) -> Database:
+def key_file_option(function: F) -> F:
+    return click.option(
+        "--key-file",
+        envvar=KEY_FILE_ENV,
+        type=click.Path(dir_okay=False),
+        help=f"The key that encrypts tenant secrets (env {KEY_FILE_ENV}; {SECRET_KEY_ENV}, "
+        "the key itself, comes first). Default: FILE.key beside a SQLite FILE, created on "
+        "first use; ./vodwatch.key for PostgreSQL.",
+    )(function)
+
+
+def open_database(url: str, key_file: str | None = None) -> Database:
     try:
-        return Database(url)
+        return Database(url, key_file=key_file)
     except (ValueError, ImportError) as error:
         raise click.BadParameter(str(error), param_hint="--database-url") from None
     except Exception as error:  # noqa: BLE001 - a bad URL can fail in many ways

@@ -4,24 +4,31 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 import uvicorn
 
-from vodwatch.cli.options import database_url_option, open_database
+from vodwatch.cli.options import (
+    DATABASE_ERRORS,
+    database_url_option,
+    key_file_option,
+    open_database,
+)
 from vodwatch.logs import logging_config
 from vodwatch.settings import (
     DATABASE_URL_ENV,
     DEFAULT_HOST,
     DEFAULT_POOL_SIZE,
     DEFAULT_PORT,
+    KEY_FILE_ENV,
     POOL_SIZE_ENV,
     ServiceSettings,
     setting_help,
 )
 from vodwatch.store.database import Database, describe_url
-from vodwatch.store.migrate import SchemaError, require_current, upgrade
+from vodwatch.store.migrate import require_current, upgrade
 from vodwatch.store.tenants import count_tenants, create_tenant
 
 _ENVIRONMENT = {name: env for name, env, _, _ in setting_help()}
@@ -46,6 +53,7 @@ def service_setting_options(function: F) -> F:
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on.")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
 @database_url_option
+@key_file_option
 @click.option(
     "--workers",
     default=1,
@@ -91,6 +99,7 @@ def serve(
     host: str,
     port: int,
     database_url: str,
+    key_file: str | None,
     workers: int,
     pool_size: int,
     first_tenant: str | None,
@@ -108,22 +117,25 @@ def serve(
         ServiceSettings.from_environment()
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    database = open_database(database_url)
+    database = open_database(database_url, key_file)
     try:
         if no_upgrade:
             require_current(database)
+            database.secret_box  # noqa: B018 - refuse to start without the right key
         else:
             upgrade(database)
         if first_tenant:
             _create_first_tenant(database, first_tenant, host, port)
-    except SchemaError as error:
+    except DATABASE_ERRORS as error:
         raise click.ClickException(str(error)) from None
     finally:
         database.dispose()
     click.echo(f"vodwatch on {describe_url(database_url)}, http://{host}:{port}", err=True)
-    # Each worker process opens the database from the environment.
+    # Each worker process opens the database from the environment, with the key just checked.
     os.environ[DATABASE_URL_ENV] = database_url
     os.environ[POOL_SIZE_ENV] = str(pool_size)
+    if key_file:
+        os.environ[KEY_FILE_ENV] = str(Path(key_file).absolute())
     run_workers(
         "vodwatch.api.factory:app_from_environment",
         host,
@@ -161,10 +173,11 @@ def run_workers(
 
 
 def _create_first_tenant(database: Database, name: str, host: str, port: int) -> None:
+    box = database.secret_box
     with database.write() as conn:
         if count_tenants(conn):
             return
-        created = create_tenant(conn, name, int(time.time() * 1000))
+        created = create_tenant(conn, box, name, int(time.time() * 1000))
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
     program = sys.argv[0] if sys.argv[0].endswith("vodwatch") else "vodwatch"
     click.echo(

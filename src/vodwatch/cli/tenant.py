@@ -2,72 +2,104 @@
 
 import json
 import time
+from datetime import UTC, datetime
 
 import click
 
-from vodwatch.cli.options import database_url_option, open_database
+from vodwatch.cli.options import (
+    DATABASE_ERRORS,
+    database_url_option,
+    key_file_option,
+    open_database,
+)
 from vodwatch.origins import normalize_origin
 from vodwatch.store.database import Database
-from vodwatch.store.migrate import SchemaError, upgrade
-from vodwatch.store.tenants import Tenant, create_tenant, list_tenants, set_allowed_origins
+from vodwatch.store.migrate import upgrade
+from vodwatch.store.tenants import (
+    Tenant,
+    create_tenant,
+    list_tenants,
+    rotate_secret,
+    set_allowed_origins,
+    set_disabled,
+)
 
 MAX_NAME_LENGTH = 200
+DEFAULT_GRACE_SECONDS = 86_400
+MAX_GRACE_SECONDS = 366 * 86_400
+PICKED_UP = "Running servers pick this up within 10 seconds."
 
 
 @click.group()
 def tenant() -> None:
-    """Tenants (enterprises): create, list, allowed browser origins."""
+    """Tenants (enterprises): create, list, allowed browser origins, secrets, disabling."""
 
 
-def open_migrated(database_url: str) -> Database:
-    database = open_database(database_url)
+def open_migrated(database_url: str, key_file: str | None) -> Database:
+    database = open_database(database_url, key_file)
     try:
         upgrade(database)
-    except SchemaError as error:
+    except DATABASE_ERRORS as error:
+        database.dispose()
         raise click.ClickException(str(error)) from None
     return database
 
 
 def add_tenant(database: Database, name: str) -> Tenant:
     with database.write() as conn:
-        return create_tenant(conn, name, int(time.time() * 1000))
+        return create_tenant(conn, database.secret_box, name, now_ms())
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def utc_text(ms: int) -> str:
+    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def echo_credentials(authkey: str, secret: str, name: str | None, *, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"authkey": authkey, "secret": secret}))
+        return
+    click.echo((f"tenant:  {name}\n" if name is not None else "") + f"authkey: {authkey}")
+    click.echo(f"secret:  {secret}")
+    click.echo("The secret is shown only now; the service never prints or logs it again.", err=True)
 
 
 @tenant.command("create")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help='Print {"authkey": ..., "secret": ...}.')
 @database_url_option
-def tenant_create(name: str, as_json: bool, database_url: str) -> None:
+@key_file_option
+def tenant_create(name: str, as_json: bool, database_url: str, key_file: str | None) -> None:
     """Create a tenant and print its authkey and secret (shown this once: keep the secret)."""
     if not name.strip() or len(name) > MAX_NAME_LENGTH:
         raise click.BadParameter(f"must be 1 to {MAX_NAME_LENGTH} characters", param_hint="NAME")
-    database = open_migrated(database_url)
+    database = open_migrated(database_url, key_file)
     try:
         created = add_tenant(database, name)
     finally:
         database.dispose()
-    if as_json:
-        click.echo(json.dumps({"authkey": created.authkey, "secret": created.secret}))
-    else:
-        click.echo(
-            f"tenant:  {created.name}\nauthkey: {created.authkey}\nsecret:  {created.secret}"
-        )
-        click.echo(
-            "The secret is shown only now; the service never prints or logs it again.", err=True
-        )
+    echo_credentials(created.authkey, created.secret, created.name, as_json=as_json)
 
 
 @tenant.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
 @database_url_option
-def tenant_list(as_json: bool, database_url: str) -> None:
-    """List tenants: name, authkey and allowed origins (never the secret)."""
-    database = open_migrated(database_url)
+@key_file_option
+def tenant_list(as_json: bool, database_url: str, key_file: str | None) -> None:
+    """List tenants: authkey, name, allowed origins and state (never a secret).
+
+    The state is "enabled" or "disabled since TIME", then "; previous secret valid until
+    TIME" while a rotation's grace period lasts (times in UTC)."""
+    database = open_migrated(database_url, key_file)
     try:
         with database.read() as conn:
-            found = list_tenants(conn)
+            found = list_tenants(conn, database.secret_box)
     finally:
         database.dispose()
+    now = now_ms()
     if as_json:
         click.echo(
             json.dumps(
@@ -76,6 +108,8 @@ def tenant_list(as_json: bool, database_url: str) -> None:
                         "name": t.name,
                         "authkey": t.authkey,
                         "allowedOrigins": list(t.allowed_origins),
+                        "disabledAt": _seconds(t.disabled_at_ms),
+                        "previousSecretValidUntil": _seconds(t.grace_ends_at_ms(now)),
                     }
                     for t in found
                 ],
@@ -84,26 +118,121 @@ def tenant_list(as_json: bool, database_url: str) -> None:
         )
         return
     for t in found:
-        click.echo(f"{t.authkey}\t{t.name}\t{' '.join(t.allowed_origins) or '-'}")
+        origins = " ".join(t.allowed_origins) or "-"
+        click.echo(f"{t.authkey}\t{t.name}\t{origins}\t{_state(t, now)}")
+
+
+def _seconds(ms: int | None) -> int | None:
+    return None if ms is None else ms // 1000
+
+
+def _state(t: Tenant, now: int) -> str:
+    states = [
+        "enabled" if t.disabled_at_ms is None else f"disabled since {utc_text(t.disabled_at_ms)}"
+    ]
+    grace_ends = t.grace_ends_at_ms(now)
+    if grace_ends is not None:
+        states.append(f"previous secret valid until {utc_text(grace_ends)}")
+    return "; ".join(states)
 
 
 @tenant.command("set-origins")
 @click.argument("authkey")
 @click.argument("origins", nargs=-1)
 @database_url_option
-def tenant_set_origins(authkey: str, origins: tuple[str, ...], database_url: str) -> None:
+@key_file_option
+def tenant_set_origins(
+    authkey: str, origins: tuple[str, ...], database_url: str, key_file: str | None
+) -> None:
     """Allow browser pages on ORIGINS (e.g. https://learn.example.com, or * for any) to send
     player beacons for the tenant AUTHKEY; replaces the list, none clears it."""
     try:
         normalized = sorted({normalize_origin(origin) for origin in origins})
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="ORIGINS") from None
-    database = open_migrated(database_url)
+    database = open_migrated(database_url, key_file)
     try:
         with database.write() as conn:
             if not set_allowed_origins(conn, authkey, normalized):
-                raise click.BadParameter("no tenant with this authkey", param_hint="AUTHKEY")
+                raise _unknown(authkey)
     finally:
         database.dispose()
     click.echo(f"{authkey}: {' '.join(normalized) or 'no browser origin'} may send beacons")
-    click.echo("Running servers pick this up within 10 seconds.", err=True)
+    click.echo(PICKED_UP, err=True)
+
+
+@tenant.command("rotate-secret")
+@click.argument("authkey")
+@click.option(
+    "--grace",
+    type=click.IntRange(0, MAX_GRACE_SECONDS),
+    default=DEFAULT_GRACE_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long the current secret stays valid beside the new one (0: not at all).",
+)
+@click.option("--json", "as_json", is_flag=True, help='Print {"authkey": ..., "secret": ...}.')
+@database_url_option
+@key_file_option
+def tenant_rotate_secret(
+    authkey: str, grace: int, as_json: bool, database_url: str, key_file: str | None
+) -> None:
+    """Give the tenant AUTHKEY a new secret and print it (shown this once). Signed requests
+    and playback tokens made with the current secret are accepted for SECONDS more, then
+    only the new one is. Rotating again within that time ends it: the secret before the
+    current one stops working at once."""
+    database = open_migrated(database_url, key_file)
+    rotated_at = now_ms()
+    try:
+        with database.write() as conn:
+            secret = rotate_secret(conn, database.secret_box, authkey, rotated_at, grace * 1000)
+    finally:
+        database.dispose()
+    if secret is None:
+        raise _unknown(authkey)
+    echo_credentials(authkey, secret, None, as_json=as_json)
+    if grace:
+        until = utc_text(rotated_at + grace * 1000)
+        click.echo(f"The previous secret stays valid until {until}.", err=True)
+    else:
+        click.echo("The previous secret is no longer valid.", err=True)
+    click.echo(PICKED_UP, err=True)
+
+
+@tenant.command("disable")
+@click.argument("authkey")
+@database_url_option
+@key_file_option
+def tenant_disable(authkey: str, database_url: str, key_file: str | None) -> None:
+    """Refuse every request and playback token of the tenant AUTHKEY (as for an unknown
+    authkey) until it is enabled again; its data stays."""
+    _set_disabled(authkey, database_url, key_file, is_disabled=True)
+    click.echo(f"{authkey}: disabled; its requests and playback tokens are refused")
+    click.echo(PICKED_UP, err=True)
+
+
+@tenant.command("enable")
+@click.argument("authkey")
+@database_url_option
+@key_file_option
+def tenant_enable(authkey: str, database_url: str, key_file: str | None) -> None:
+    """Accept the requests and playback tokens of the tenant AUTHKEY again."""
+    _set_disabled(authkey, database_url, key_file, is_disabled=False)
+    click.echo(f"{authkey}: enabled")
+    click.echo(PICKED_UP, err=True)
+
+
+def _set_disabled(
+    authkey: str, database_url: str, key_file: str | None, *, is_disabled: bool
+) -> None:
+    database = open_migrated(database_url, key_file)
+    try:
+        with database.write() as conn:
+            if not set_disabled(conn, authkey, now_ms(), is_disabled=is_disabled):
+                raise _unknown(authkey)
+    finally:
+        database.dispose()
+
+
+def _unknown(authkey: str) -> click.BadParameter:
+    return click.BadParameter(f"no tenant with the authkey {authkey!r}", param_hint="AUTHKEY")

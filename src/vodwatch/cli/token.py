@@ -2,7 +2,12 @@
 
 import click
 
-from vodwatch.cli.options import database_url_option, open_database
+from vodwatch.cli.options import (
+    DATABASE_ERRORS,
+    database_url_option,
+    key_file_option,
+    open_database,
+)
 from vodwatch.playback_token import MAX_LIFETIME_SECONDS, mint_playback_token
 from vodwatch.store.tenants import find_tenant
 
@@ -29,6 +34,7 @@ from vodwatch.store.tenants import find_tenant
     help="Lifetime in seconds (at most 24 h).",
 )
 @database_url_option
+@key_file_option
 def token(
     authkey: str,
     secret: str | None,
@@ -39,17 +45,25 @@ def token(
     duration: float | None,
     ttl: int,
     database_url: str,
+    key_file: str | None,
 ) -> None:
     """Print a playback token for one viewer and one video (HS256 JWT)."""
     if secret is None:
-        database = open_database(database_url)
+        database = open_database(database_url, key_file)
         try:
             with database.read() as conn:
-                tenant = find_tenant(conn, authkey)
+                tenant = find_tenant(conn, database.secret_box, authkey)
+        except DATABASE_ERRORS as error:
+            raise click.ClickException(str(error)) from None
         finally:
             database.dispose()
         if tenant is None:
             raise click.BadParameter("no tenant with this authkey", param_hint="--authkey")
+        if tenant.is_disabled:
+            raise click.BadParameter(
+                "this tenant is disabled ('vodwatch tenant enable' it first)",
+                param_hint="--authkey",
+            )
         secret = tenant.secret
     click.echo(
         mint_playback_token(

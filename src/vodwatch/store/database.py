@@ -8,6 +8,7 @@ service never sees a dialect: ``upsert`` picks the dialect's ``INSERT ... ON CON
 import errno
 import fcntl
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -30,6 +31,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
+
+from vodwatch.keyring import SecretBox
+from vodwatch.private_files import open_private, tighten, touch_private
+from vodwatch.settings import key_source
+from vodwatch.store.secret_key import load_secret_box
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -123,7 +129,11 @@ class WriteLock:
     """The write lock of a SQLite file, taken ahead of a write (``Database.lock_writes``)."""
 
     def __init__(self, path: Path | None) -> None:
-        self._handle = open(path, "a") if path is not None else None  # noqa: SIM115
+        self._handle = (
+            open(path, "a", opener=open_private)  # noqa: SIM115
+            if path is not None
+            else None
+        )
         if self._handle is not None:
             try:
                 fcntl.flock(self._handle, fcntl.LOCK_EX)
@@ -140,13 +150,29 @@ class WriteLock:
 
 class Database:
     """An engine with the service's settings: WAL and full sync on SQLite, psycopg 3 on
-    PostgreSQL, and write transactions that take their locks up front."""
+    PostgreSQL, and write transactions that take their locks up front; and the key of the
+    tenant secrets stored in it (``secret_box``).
 
-    def __init__(self, url: str, *, pool_size: int = 10, timeouts: Timeouts = Timeouts()) -> None:
+    A SQLite file and its companions (``-wal``, ``-shm``, ``-writelock``) are private to the
+    user: created with mode 0600, made so (with a warning) when found open to others.
+    ``key_file``: the ``--key-file`` flag (see ``settings.key_source``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        key_file: str | None = None,
+        timeouts: Timeouts = Timeouts(),
+    ) -> None:
         self.url = normalize_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         self._lock_path: Path | None = None
+        self._key_file = key_file
+        self._secret_box: SecretBox | None = None
+        self._secret_box_lock = threading.Lock()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 self._lock_path = Path(parsed.database + "-writelock")
@@ -168,6 +194,16 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
+
+    @property
+    def secret_box(self) -> SecretBox:
+        """What encrypts and decrypts the tenant secrets stored here: the key is found (or
+        created) on first use and checked against the secrets stored (``KeyringError``)."""
+        with self._secret_box_lock:
+            if self._secret_box is None:
+                source = key_source(self.url, self._key_file)
+                self._secret_box = load_secret_box(self.engine, source)
+            return self._secret_box
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -327,6 +363,9 @@ def _sqlite_engine(url: str, pool_size: int) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        # SQLite creates -wal and -shm with the mode of the database file: create it private.
+        touch_private(Path(database))
+        tighten(Path(database + suffix) for suffix in ("", "-wal", "-shm", "-writelock"))
     engine = create_engine(
         url,
         pool_size=pool_size,

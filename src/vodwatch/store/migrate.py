@@ -2,7 +2,8 @@
 
 Alembic scripts live in ``store/migrations/versions``; they run on the service's own connection,
 inside one write transaction, so two processes upgrading at once take turns and a failed
-upgrade leaves the previous schema as it was.
+upgrade leaves the previous schema as it was. A script finds the ``SecretBox`` of the database
+in ``context.config.attributes["secret_box"]``.
 """
 
 from dataclasses import dataclass
@@ -15,7 +16,9 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, text
 
+from vodwatch.keyring import SecretBox
 from vodwatch.store.database import Database
+from vodwatch.store.secret_key import check_secret_key
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_UPGRADE_LOCK = 0x766F6477  # "vodw": one upgrader at a time across processes
@@ -35,10 +38,11 @@ class SchemaState:
         return self.current == self.head
 
 
-def _config(conn: Connection | None = None) -> Config:
+def _config(conn: Connection | None = None, box: SecretBox | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = conn
+    config.attributes["secret_box"] = box
     return config
 
 
@@ -76,15 +80,20 @@ def _is_known_revision(revision: str) -> bool:
 
 
 def upgrade(db: Database, revision: str = "head") -> SchemaState:
-    """Migrate forward to ``revision``; a no-op when already there."""
+    """Migrate forward to ``revision``; a no-op when already there. Needs the key of the
+    tenant secrets (``KeyringError`` without the right one), which it encrypts if they are
+    stored in plaintext still."""
     check_known(read_schema_state(db))
+    box = db.secret_box
     with db.write() as conn:
         if not db.is_sqlite:
             # A backfill may take long: the service's statement timeout is for requests.
             conn.execute(text("SET LOCAL statement_timeout = 0"))
             conn.execute(text("SET LOCAL lock_timeout = 0"))
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_UPGRADE_LOCK})
-        command.upgrade(_config(conn), revision)
+        command.upgrade(_config(conn, box), revision)
+        # Another process may have encrypted the secrets with its own key meanwhile.
+        check_secret_key(conn, box)
     return read_schema_state(db)
 
 

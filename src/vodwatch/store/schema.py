@@ -35,9 +35,13 @@ tenants = Table(
     Column("tenant_id", Integer, primary_key=True, autoincrement=True),
     Column("name", Text, nullable=False),
     Column("authkey", String(64), nullable=False, unique=True),
-    Column("secret", String(128), nullable=False),
+    Column("secret", Text, nullable=False),  # encrypted: vodwatch.keyring
     Column("allowed_origins", Text, nullable=False, server_default="[]"),  # JSON array
     Column("created_at_ms", BigInteger, nullable=False),
+    # The secret before the latest rotation (encrypted too), valid until the time after it.
+    Column("previous_secret", Text, nullable=True),
+    Column("previous_secret_expires_at_ms", BigInteger, nullable=True),
+    Column("disabled_at_ms", BigInteger, nullable=True),  # None: enabled
 )
 
 assets = Table(

@@ -15,7 +15,6 @@ database that every process and server shares, and says whether it was new.
   fsync at commit, so a process killed with -9 loses nothing (the operating system has it).
 """
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
+from vodwatch.private_files import tighten, touch_private
 from vodwatch.store.database import Database
 
 PURGE_EVERY_SECONDS = 60.0
@@ -118,9 +118,9 @@ def _sqlite_replay_engine(database_url: str) -> Engine:
     if path is None:
         url = "sqlite://"  # in memory, for one process (as its main database)
     else:
-        if not path.exists():
-            # Private from the start, like the database: it names the tenants' requests.
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        # Private like the database (SQLite gives its -wal and -shm the file's mode).
+        touch_private(path)
+        tighten([path, Path(f"{path}-wal"), Path(f"{path}-shm")])
         url = f"sqlite:///{path}"
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 5})
 

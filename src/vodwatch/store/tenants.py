@@ -1,11 +1,16 @@
-"""Tenant queries: create, find by authkey, list, allowed origins."""
+"""Tenant queries: create, find by authkey, list, allowed origins, secret rotation, disabling.
+
+Secrets are stored encrypted (``vodwatch.keyring``): the queries take the ``SecretBox``
+(``Database.secret_box``) and hand out ``Tenant`` records holding the plaintext.
+"""
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, RowMapping, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, func, insert, inspect, select, update
 
+from vodwatch.keyring import FORMAT, SecretBox, stored_key_id
 from vodwatch.store.schema import tenants
 
 
@@ -14,8 +19,28 @@ class Tenant:
     tenant_id: int
     name: str
     authkey: str
-    secret: str
+    secret: str = field(repr=False)
     allowed_origins: tuple[str, ...]
+    # The secret before the latest rotation, valid until previous_secret_expires_at_ms.
+    previous_secret: str | None = field(default=None, repr=False)
+    previous_secret_expires_at_ms: int | None = None
+    disabled_at_ms: int | None = None
+
+    @property
+    def is_disabled(self) -> bool:
+        return self.disabled_at_ms is not None
+
+    def valid_secrets(self, now_ms: int) -> tuple[str, ...]:
+        """The secrets that sign for this tenant at ``now_ms``: the current one, and the one
+        before it while its grace period lasts."""
+        previous, expires_at_ms = self.previous_secret, self.previous_secret_expires_at_ms
+        if previous is not None and expires_at_ms is not None and now_ms < expires_at_ms:
+            return (self.secret, previous)
+        return (self.secret,)
+
+    def grace_ends_at_ms(self, now_ms: int) -> int | None:
+        """When the previous secret stops signing, if it still does at ``now_ms``."""
+        return self.previous_secret_expires_at_ms if len(self.valid_secrets(now_ms)) > 1 else None
 
 
 def new_authkey() -> str:
@@ -28,6 +53,7 @@ def new_secret() -> str:
 
 def create_tenant(
     conn: Connection,
+    box: SecretBox,
     name: str,
     now_ms: int,
     *,
@@ -39,20 +65,34 @@ def create_tenant(
     secret = secret or new_secret()
     result = conn.execute(
         insert(tenants)
-        .values(name=name, authkey=authkey, secret=secret, created_at_ms=now_ms)
+        .values(
+            name=name,
+            authkey=authkey,
+            secret=box.encrypt(authkey, secret),
+            created_at_ms=now_ms,
+        )
         .returning(tenants.c.tenant_id)
     )
     return Tenant(result.scalar_one(), name, authkey, secret, ())
 
 
-def find_tenant(conn: Connection, authkey: str) -> Tenant | None:
+def find_tenant(conn: Connection, box: SecretBox, authkey: str) -> Tenant | None:
+    """The tenant with this authkey, disabled or not; None when there is none."""
     row = conn.execute(select(tenants).where(tenants.c.authkey == authkey)).one_or_none()
-    return None if row is None else _tenant(row._mapping)
+    return None if row is None else _tenant(box, row._mapping)
 
 
-def list_tenants(conn: Connection) -> list[Tenant]:
+def list_tenants(conn: Connection, box: SecretBox) -> list[Tenant]:
     rows = conn.execute(select(tenants).order_by(tenants.c.tenant_id))
-    return [_tenant(row._mapping) for row in rows]
+    return [_tenant(box, row._mapping) for row in rows]
+
+
+def list_enabled_origins(conn: Connection) -> frozenset[str]:
+    """The browser origins some enabled tenant allows (no secret is read)."""
+    rows = conn.execute(
+        select(tenants.c.allowed_origins).where(tenants.c.disabled_at_ms.is_(None))
+    ).scalars()
+    return frozenset(origin for origins in rows for origin in json.loads(origins))
 
 
 def count_tenants(conn: Connection) -> int:
@@ -69,11 +109,61 @@ def set_allowed_origins(conn: Connection, authkey: str, origins: list[str]) -> b
     return result.rowcount == 1
 
 
-def _tenant(mapping: RowMapping) -> Tenant:
+def rotate_secret(
+    conn: Connection, box: SecretBox, authkey: str, now_ms: int, grace_ms: int
+) -> str | None:
+    """Give the tenant a new secret and return it (None when the authkey is unknown).
+
+    The secret it had stays valid for ``grace_ms`` more (none when 0) as the previous secret,
+    replacing any previous secret still in its grace: only the two latest ever sign.
+    """
+    secret = new_secret()
+    result = conn.execute(
+        update(tenants)
+        .where(tenants.c.authkey == authkey)
+        .values(
+            # Right-hand sides read the row as it was: the current secret becomes the previous
+            # one, still encrypted (bound to the same authkey, so it decrypts in either column).
+            previous_secret=tenants.c.secret if grace_ms > 0 else None,
+            previous_secret_expires_at_ms=now_ms + grace_ms if grace_ms > 0 else None,
+            secret=box.encrypt(authkey, secret),
+        )
+    )
+    return secret if result.rowcount == 1 else None
+
+
+def set_disabled(conn: Connection, authkey: str, now_ms: int, *, is_disabled: bool) -> bool:
+    """Disable a tenant (from ``now_ms``, or from when it was disabled already) or enable it;
+    its data stays. False when the authkey is unknown."""
+    disabled_at = func.coalesce(tenants.c.disabled_at_ms, now_ms) if is_disabled else None
+    result = conn.execute(
+        update(tenants).where(tenants.c.authkey == authkey).values(disabled_at_ms=disabled_at)
+    )
+    return result.rowcount == 1
+
+
+def find_other_key_id(conn: Connection, key_id: str | None) -> str | None:
+    """The id of a key other than ``key_id`` (any key when None) that a stored tenant secret
+    was encrypted with; None when there is no such secret (plaintext ones do not count)."""
+    if not inspect(conn).has_table(tenants.name):
+        return None
+    query = select(tenants.c.secret).where(tenants.c.secret.like(f"{FORMAT}:%"))
+    if key_id is not None:
+        query = query.where(tenants.c.secret.not_like(f"{FORMAT}:{key_id}:%"))
+    stored = conn.execute(query.limit(1)).scalar_one_or_none()
+    return None if stored is None else stored_key_id(stored)
+
+
+def _tenant(box: SecretBox, mapping: RowMapping) -> Tenant:
+    authkey = mapping["authkey"]
+    previous = mapping["previous_secret"]
     return Tenant(
         tenant_id=mapping["tenant_id"],
         name=mapping["name"],
-        authkey=mapping["authkey"],
-        secret=mapping["secret"],
+        authkey=authkey,
+        secret=box.decrypt(authkey, mapping["secret"]),
         allowed_origins=tuple(json.loads(mapping["allowed_origins"])),
+        previous_secret=None if previous is None else box.decrypt(authkey, previous),
+        previous_secret_expires_at_ms=mapping["previous_secret_expires_at_ms"],
+        disabled_at_ms=mapping["disabled_at_ms"],
     )
