@@ -52,7 +52,7 @@ def require_text(name: str, value: object, *, max_length: int = MAX_TEXT_LENGTH)
 def require_identifier(name: str, value: object) -> str:
     """A userId or assetId: 1..128 characters, no control characters, no ``/``."""
     text = require_text(name, value, max_length=MAX_ID_LENGTH)
-    if not text.strip():
+    if not text.strip(" "):  # (no control characters are left: blank means spaces only)
         raise InvalidParameter(f"{name} must not be empty")
     if "/" in text:
         raise InvalidParameter(f"{name} must not contain '/'")

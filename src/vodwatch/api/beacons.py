@@ -11,8 +11,16 @@ from starlette.responses import Response
 
 from vodwatch.api.auth import Incoming, TenantNotCached, has_server_auth
 from vodwatch.api.incoming import Services, parse_json, read_incoming
+from vodwatch.api.openapi import SIGNED_ERRORS, identifier_schema, responses, text_schema
 from vodwatch.api.responses import error_response, success
-from vodwatch.beacon.model import MAX_BEACONS_PER_REQUEST, parse_beacons
+from vodwatch.beacon.model import (
+    MAX_BEACONS_PER_REQUEST,
+    MAX_MEDIA_SECONDS,
+    MAX_PLAYED_MS,
+    MAX_SEGMENTS_PER_BEACON,
+    MAX_SEQ,
+    parse_beacons,
+)
 from vodwatch.errors import InvalidParameter, OriginNotAllowed, VodwatchError
 from vodwatch.ingest.batch import IngestRequest
 from vodwatch.origins import is_origin_allowed, is_same_origin
@@ -23,27 +31,42 @@ router = APIRouter()
 CHECK_ON_LOOP_MAX_BYTES = 16 * 1024  # larger bodies are validated in a thread
 ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain")
 
+MEDIA_SECONDS = {"type": "number", "minimum": 0, "maximum": MAX_MEDIA_SECONDS}
 BEACON_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["sessionId", "seq"],
     "properties": {
         "token": {"type": "string", "description": "playback JWT (players only)"},
         "sessionId": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
-        "seq": {"type": "integer", "minimum": 1},
+        "seq": {"type": "integer", "minimum": 1, "maximum": MAX_SEQ},
         "segments": {
             "type": "array",
-            "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+            "items": {"type": "array", "items": MEDIA_SECONDS, "minItems": 2, "maxItems": 2},
+            "maxItems": MAX_SEGMENTS_PER_BEACON,
             "description": "media-time ranges [start, end] in seconds played since the "
-            "previous beacon",
+            "previous beacon (start <= end)",
         },
-        "playedMs": {"type": "integer", "minimum": 0},
-        "position": {"type": "number", "minimum": 0},
+        "playedMs": {"type": "integer", "minimum": 0, "maximum": MAX_PLAYED_MS},
+        "position": MEDIA_SECONDS,
         "ended": {"type": "boolean"},
-        "duration": {"type": "number", "exclusiveMinimum": 0},
-        "userId": {"type": "string", "description": "server beacons only"},
-        "userName": {"type": "string", "description": "server beacons only"},
-        "assetId": {"type": "string", "description": "server beacons only"},
+        "duration": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_MEDIA_SECONDS},
+        "userId": identifier_schema(description="server beacons only"),
+        "userName": text_schema(description="server beacons only"),
+        "assetId": identifier_schema(description="server beacons only"),
         "startedAt": {"type": "integer", "description": "server beacons only, unix seconds"},
+    },
+    "additionalProperties": False,
+}
+BEACON_RESULT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["accepted", "duplicates", "statuses"],
+    "properties": {
+        "accepted": {"type": "integer"},
+        "duplicates": {"type": "integer"},
+        "statuses": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["accepted", "duplicate"]},
+        },
     },
 }
 
@@ -71,6 +94,7 @@ BEACON_SCHEMA: dict[str, Any] = {
             },
         }
     },
+    responses=responses(BEACON_RESULT_SCHEMA, *SIGNED_ERRORS, 403),
 )
 async def post_beacons(request: Request) -> Response:
     """Idempotent per (sessionId, seq); all beacons of a request are stored, or none."""

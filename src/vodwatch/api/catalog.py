@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from vodwatch.api.auth import Incoming
 from vodwatch.api.incoming import Services, parse_json, read_incoming
+from vodwatch.api.openapi import SIGNED_ERRORS, identifier_schema, responses, text_schema
 from vodwatch.api.responses import success
 from vodwatch.beacon.model import MAX_MEDIA_SECONDS
 from vodwatch.errors import InvalidParameter, NotFound
@@ -21,7 +22,21 @@ ASSET_ID_PARAMETER = {
     "name": "assetId",
     "in": "path",
     "required": True,
-    "schema": {"type": "string"},
+    "schema": identifier_schema(),
+    "description": "the video: 1 to 128 characters, no '/' or control characters",
+}
+ASSET_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["assetId", "videoTitle", "duration"],
+    "properties": {
+        "assetId": {"type": "string"},
+        "videoTitle": {"type": "string"},
+        "duration": {"type": "string", "description": "whole seconds, as Talk-cloud shows it"},
+    },
+}
+SAVED_ASSET_SCHEMA: dict[str, Any] = {
+    **ASSET_SCHEMA,
+    "properties": {**ASSET_SCHEMA["properties"], "created": {"type": "boolean"}},
 }
 
 
@@ -38,14 +53,27 @@ ASSET_ID_PARAMETER = {
                         "type": "object",
                         "required": list(MEDIA_FIELDS),
                         "properties": {
-                            "videoTitle": {"type": "string"},
-                            "duration": {"type": "number", "exclusiveMinimum": 0},
+                            "videoTitle": text_schema(),
+                            "duration": {
+                                "type": "number",
+                                "exclusiveMinimum": 0,
+                                "maximum": MAX_MEDIA_SECONDS,
+                                "description": "seconds",
+                            },
                         },
+                        "additionalProperties": False,
                     }
                 }
             },
         },
     },
+    responses=responses(
+        {
+            **ASSET_SCHEMA,
+            "properties": {**ASSET_SCHEMA["properties"], "created": {"type": "boolean"}},
+        },
+        *SIGNED_ERRORS,
+    ),
 )
 async def put_media(request: Request) -> Response:
     """The catalog is authoritative for title and duration: reports use it at query time."""
@@ -60,6 +88,7 @@ async def put_media(request: Request) -> Response:
     "/vod/webapi/media/{assetId}",
     summary="One video of the catalog, in Talk-cloud's media-detail shape",
     openapi_extra={"parameters": [ASSET_ID_PARAMETER]},
+    responses=responses(ASSET_SCHEMA, *SIGNED_ERRORS, 404),
 )
 async def get_media(request: Request) -> Response:
     services: Services = request.app.state.services

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from vodwatch.api.incoming import Services
+from vodwatch.api.openapi import responses
 from vodwatch.api.responses import error_response, success
 from vodwatch.errors import Unavailable
 from vodwatch.store.database import describe_outage
@@ -19,7 +20,18 @@ from vodwatch.store.database import describe_outage
 router = APIRouter()
 
 
-@router.get("/healthz", summary="Liveness, database reachability and whether writes succeed")
+HEALTH_SCHEMA = {
+    "type": "object",
+    "required": ["status", "database"],
+    "properties": {"status": {"type": "string"}, "database": {"type": "string"}},
+}
+
+
+@router.get(
+    "/healthz",
+    summary="Liveness, database reachability and whether writes succeed",
+    responses=responses(HEALTH_SCHEMA, 503),
+)
 async def healthz(request: Request) -> Response:
     services: Services = request.app.state.services
     health = services.health

@@ -8,34 +8,46 @@ from starlette.responses import Response
 
 from vodwatch.api.auth import Incoming
 from vodwatch.api.incoming import Services, parse_json, read_incoming
+from vodwatch.api.openapi import SIGNED_ERRORS, responses, text_schema
 from vodwatch.api.responses import success
 from vodwatch.errors import InvalidParameter
 from vodwatch.report.page import build_report
-from vodwatch.report.params import MAX_PAGE_SIZE, parse_report_query
+from vodwatch.report.params import (
+    MAX_PAGE,
+    MAX_PAGE_SIZE,
+    MAX_UNIX_SECONDS,
+    parse_report_query,
+)
 
 router = APIRouter()
 
 
 def _parameter(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """A query parameter; blank means "not given", as Talk-cloud clients send unused ones."""
+    if schema.get("type") != "string":
+        schema = {"anyOf": [schema, {"type": "string", "enum": [""]}]}
     return {
         "name": name,
         "in": "query",
         "required": False,
         "schema": schema,
-        "description": description,
+        "description": description + " (blank: not given)",
     }
 
 
+UNIX_SECONDS = {"type": "integer", "minimum": 0, "maximum": MAX_UNIX_SECONDS}
 REPORT_PARAMETERS = [
-    _parameter("startTime", {"type": "integer"}, "unix seconds; visits started at or after"),
-    _parameter("endTime", {"type": "integer"}, "unix seconds; visits started at or before"),
-    _parameter("userId", {"type": "string"}, "viewer id, exact"),
+    _parameter("startTime", UNIX_SECONDS, "unix seconds; visits started at or after"),
+    _parameter("endTime", UNIX_SECONDS, "unix seconds; visits started at or before"),
+    _parameter("userId", text_schema(), "viewer id, exact"),
     _parameter(
         "videoInfo",
-        {"type": "string"},
+        text_schema(),
         "assetId exactly, or a case-insensitive substring of the title",
     ),
-    _parameter("page", {"type": "integer", "minimum": 1, "default": 1}, "1-based page"),
+    _parameter(
+        "page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}, "1-based page"
+    ),
     _parameter(
         "pageSize",
         {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 20},
@@ -43,16 +55,49 @@ REPORT_PARAMETERS = [
     ),
     _parameter(
         "groupBy",
-        {"type": "string", "enum": ["visit", "userVideo"], "default": "visit"},
+        {"type": "string", "enum": ["visit", "userVideo", ""], "default": "visit"},
         "one row per visit, or per viewer and video (vodwatch extension)",
     ),
 ]
+
+
+ROW_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["userId", "userName", "assetId", "videoTitle", "visitTime", "visitRadio"],
+    "properties": {
+        "userId": {"type": "string"},
+        "userName": {"type": "string"},
+        "assetId": {"type": "string"},
+        "videoTitle": {"type": "string"},
+        "visitTime": {"type": "string", "pattern": r"^\d{2,}:\d{2}:\d{2}$"},
+        "visitRadio": {"type": "string", "pattern": r"^\d{1,3}%$"},
+        "sessionId": {"type": "string"},
+        "visits": {"type": "integer"},
+        "startedAt": {"type": "integer"},
+        "lastSeenAt": {"type": "integer"},
+        "watchMs": {"type": "integer"},
+        "coveredMs": {"type": "integer"},
+        "durationMs": {"type": ["integer", "null"]},
+    },
+}
+PAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["total", "per_page", "current_page", "last_page", "data"],
+    "properties": {
+        "total": {"type": "integer"},
+        "per_page": {"type": "integer"},
+        "current_page": {"type": "integer"},
+        "last_page": {"type": "integer"},
+        "data": {"type": "array", "items": ROW_SCHEMA},
+    },
+}
 
 
 @router.get(
     "/vod/webapi/statistics/vod/watch",
     summary="用户观看完整度: watch time and completeness per visit, newest first",
     openapi_extra={"parameters": REPORT_PARAMETERS},
+    responses=responses(PAGE_SCHEMA, *SIGNED_ERRORS),
 )
 async def get_watch_report(request: Request) -> Response:
     """Parameters may also come as a JSON body (the query string wins where both name one)."""
