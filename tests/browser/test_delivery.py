@@ -8,6 +8,8 @@ report with what the browser measured, as in test_tracking.py.
 """
 
 import itertools
+import json
+import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,7 @@ from tests.browser.pages import (
     Answer,
     BeaconRoute,
     check,
+    demo_url,
     fail_with,
     finish,
     measured,
@@ -197,6 +200,51 @@ def test_backoff_doubles_on_repeated_5xx(stage: Stage, browser_context: "Browser
     assert 3 <= len(times) <= 5
     for tries, gap in enumerate(gaps):
         assert gap >= 0.7 * 2**tries
+
+
+def test_queues_of_pages_gone_are_adopted(stage: Stage, browser_context: "BrowserContext") -> None:
+    """A tracker starting on a page adopts the queue of a page not heard of for 10 minutes (a
+    crash) and the shared queue of earlier versions, and leaves alone the queue of a page
+    that is still there."""
+    url = f"{stage.vodwatch.url}/vod/webapi/beacon"
+
+    def item(user_id: str) -> dict[str, Any]:
+        beacon = {
+            "token": stage.token(user_id),
+            "sessionId": secrets.token_urlsafe(16),
+            "seq": 1,
+            "segments": [[0, 2]],
+            "playedMs": 2000,
+            "position": 2,
+            "ended": False,
+        }
+        return {"u": url, "b": beacon}
+
+    now_ms = time.time() * 1000
+    living = item("queue-living")
+    seeded = {
+        "vodwatch:queue:crashed": {
+            "at": now_ms - 11 * 60_000,
+            "closed": False,
+            "items": [item("queue-crashed")],
+        },
+        "vodwatch:queue:living": {"at": now_ms, "closed": False, "items": [living]},
+        "vodwatch:queue": [item("queue-legacy")],
+    }
+    page = browser_context.new_page()
+    page.goto(f"{stage.vodwatch.url}/static/demo.html")  # no token: no tracker
+    for key, value in seeded.items():
+        page.evaluate(
+            "([key, value]) => localStorage.setItem(key, value)", [key, json.dumps(value)]
+        )
+    page.goto(demo_url(stage, "queue-adopter"))  # a tracker starts: it adopts, then re-sends
+    adopted = ["queue-crashed", "queue-legacy"]
+    is_delivered = wait_until(page, lambda: all(watch_ms(stage, u) == 2000 for u in adopted), 5)
+    left = queued(page)
+    page.close()
+    assert is_delivered
+    assert left == [f"{living['b']['sessionId']} 1"]
+    assert stage.rows("queue-living") == []
 
 
 # Blocks the page's main thread from 150 ms before `until` (epoch ms) to `until`: answers that
