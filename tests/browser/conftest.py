@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import uvicorn
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tests.servers import Server, free_port
@@ -79,12 +81,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 class StaticServer:
     """A directory over HTTP with range requests (Starlette's FileResponse): without them a
-    browser cannot seek (``seekable`` is empty and ``currentTime`` snaps back to 0)."""
+    browser cannot seek (``seekable`` is empty and ``currentTime`` snaps back to 0).
+
+    ``POST /answer/503`` (any status) answers with that status and keeps the request body in
+    ``answered``: a stand-in for a failing vodwatch where a test cannot route the request."""
 
     def __init__(self, directory: Path) -> None:
         self.port = free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
-        app = Starlette(routes=[Mount("/", StaticFiles(directory=directory))])
+        self.answered: list[bytes] = []
+        app = Starlette(
+            routes=[
+                Route("/answer/{status:int}", self.answer, methods=["POST"]),
+                Mount("/", StaticFiles(directory=directory)),
+            ]
+        )
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
@@ -96,6 +107,10 @@ class StaticServer:
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    async def answer(self, request: Request) -> Response:
+        self.answered.append(await request.body())
+        return Response(status_code=request.path_params["status"])
 
     def start(self) -> "StaticServer":
         self.thread.start()
@@ -224,3 +239,13 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Brows
             yield context
         finally:
             context.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_storage(stage: Stage, browser_context: "BrowserContext") -> None:
+    """Each test starts with an empty localStorage on the vodwatch origin: no queue and no
+    backoff left by another test's pages (demo.html without a token starts no tracker)."""
+    page = browser_context.new_page()
+    page.goto(f"{stage.vodwatch.url}/static/demo.html")
+    page.evaluate("localStorage.clear()")
+    page.close()

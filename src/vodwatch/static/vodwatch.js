@@ -12,18 +12,37 @@
  * playing since the previous beacon. The first goes out at the first `playing` event (the
  * server's clock bounds count from a session's first beacon), then one every
  * `heartbeatSeconds` while playing, and one at once on pause, seek, rate change, end, a hidden
- * page and page hide. A beacon that cannot be delivered is kept in localStorage and re-sent
- * later: (sessionId, seq) makes sending twice harmless.
+ * page and page hide.
+ *
+ * Delivery: every beacon is written to this page's localStorage queue before it is sent and
+ * leaves it when the server has answered it (2xx, or a 4xx that would never succeed). 429, 5xx
+ * and network errors back off (Retry-After, else 1 s doubling to 5 min, with jitter); the
+ * queue is re-sent when the backoff ends. (sessionId, seq) makes sending twice harmless, so
+ * the rules always err towards a duplicate, never towards a loss.
  */
 (function (root) {
   "use strict";
 
   var BEACON_PATH = "/vod/webapi/beacon";
   var POLL_MS = 250; // `timeupdate` fires only ~3 times a second: poll currentTime instead
-  var QUEUE_KEY = "vodwatch:queue";
+  // A seek's start is estimated from the last poll (currentTime already holds the target at
+  // `seeking`): at most this much, the longest a background tab's timers are held back.
+  var SEEK_ESTIMATE_MAX_MS = 1000;
+
+  var QUEUE_PREFIX = "vodwatch:queue:"; // + page id: one queue per page, see "the queue" below
+  var LEGACY_QUEUE_KEY = "vodwatch:queue"; // the one shared queue of earlier versions
+  var CLAIM_PREFIX = "vodwatch:claim:"; // + queue key: a page is adopting that queue
+  var BACKOFF_KEY = "vodwatch:backoff"; // {endpoint URL: {until, delay, network}}
   var QUEUE_MAX_ITEMS = 200;
   var QUEUE_MAX_CHARS = 200000;
   var BATCH_MAX = 100; // beacons per re-send request (the server takes up to 1000)
+  var BACKOFF_MIN_MS = 1000;
+  var BACKOFF_MAX_MS = 300000;
+  var RETRY_AFTER_MAX_MS = 3600000; // a Retry-After beyond an hour is taken as an hour
+  var STALE_MS = 600000; // a queue not written for 10 min belongs to a page that is gone
+  var ALIVE_EVERY_MS = 60000; // how often a page with a queue says it is still there
+  var CLAIM_WAIT_MS = 500; // between claiming a queue and taking it, see adoptOrphans()
+  var CLAIM_EXPIRY_MS = 30000; // a claim older than this was abandoned
 
   function track(video, options) {
     if (!video || typeof video.addEventListener !== "function" || !("currentTime" in video)) {
@@ -46,9 +65,12 @@
     var openStart = null; // where the range being played started, or null
     var lastPos = null; // media position at the last observation, null when there is none
     var lastWall = 0; // performance.now() at that observation
+    var lastRate = 1; // playbackRate since that observation (ratechange fires after the change)
     var playedMs = 0; // wall-clock ms of playing since the previous beacon (fractional)
     var lastSentWall = 0;
     var started = false; // the first `playing` was seen: beacons may go out
+    var isStalled = false; // `waiting` was seen since the last `playing`
+    var isPageGone = false; // between pagehide and pageshow: the page's last beacon is out
     var poller = null;
     var inFlight = []; // promises of requests not yet settled, for flush()
     var stopped = false;
@@ -59,12 +81,16 @@
     function observe() {
       lastPos = video.currentTime;
       lastWall = now();
+      lastRate = currentRate();
     }
 
     // One look at currentTime. Only media that moved counts, and only as much wall time as
     // that media plausibly took: a sleeping laptop or a stalled decoder accumulates nothing.
     function tick() {
-      if (lastPos === null || video.seeking) {
+      // Mid-seek, currentTime is the target already: keep the last observation, which
+      // `seeking` needs to credit what was played up to the seek.
+      if (video.seeking) return;
+      if (lastPos === null) {
         observe();
         return;
       }
@@ -72,24 +98,47 @@
       var wall = now();
       var mediaDelta = pos - lastPos;
       var wallDelta = wall - lastWall;
-      var rate = Math.abs(video.playbackRate) || 1;
+      var rate = lastRate;
       // A move much further than the elapsed time allows (or backwards) is a jump, not play:
       // a seek without events, a loop, a source change. What lies in between was not played.
       var jumped = mediaDelta < 0 || mediaDelta > (wallDelta / 1000) * rate * 1.5 + 1;
       if (jumped) {
         closeSegment();
       } else if (mediaDelta > 0) {
+        isStalled = false;
         if (openStart === null) openStart = lastPos;
         playedMs += Math.min(wallDelta, ((mediaDelta * 1000) / rate) * 1.25 + 50);
       }
       lastPos = pos;
       lastWall = wall;
+      lastRate = currentRate();
       if (wall - lastSentWall >= heartbeatMs) send(false);
+    }
+
+    // At `seeking` the media stopped where it was playing, but currentTime already says where
+    // it goes: credit the time since the last poll at the rate it played, up to the end of
+    // the media. Nothing when it was not playing (paused, stalled, or already seeking).
+    function creditUntilSeek() {
+      if (lastPos === null || poller === null || isStalled || video.paused) return;
+      var wall = now();
+      var elapsedMs = Math.min(wall - lastWall, SEEK_ESTIMATE_MAX_MS);
+      var pos = lastPos + (elapsedMs / 1000) * lastRate;
+      if (isFinite(video.duration) && video.duration > 0) pos = Math.min(pos, video.duration);
+      if (pos > lastPos) {
+        if (openStart === null) openStart = lastPos;
+        playedMs += Math.min(elapsedMs, ((pos - lastPos) * 1000) / lastRate);
+        lastPos = pos;
+      }
+      lastWall = wall;
     }
 
     function closeSegment() {
       if (openStart !== null && lastPos > openStart) segments.push([ms(openStart), ms(lastPos)]);
       openStart = null;
+    }
+
+    function currentRate() {
+      return Math.abs(video.playbackRate) || 1;
     }
 
     function startPolling() {
@@ -132,17 +181,12 @@
       return beacon;
     }
 
-    // Sends what is pending. `unloading`: the page may be gone in a moment, so hand the beacon
-    // to navigator.sendBeacon, which the browser delivers after the page is closed.
-    function send(unloading) {
+    // Sends what is pending. `isClosing`: pagehide, the page may be gone in a moment.
+    function send(isClosing) {
       var beacon = takeBeacon();
       lastSentWall = now();
       if (beacon === null) return;
-      if (unloading && navigator.sendBeacon) {
-        if (!navigator.sendBeacon(url, JSON.stringify(beacon))) enqueue([beacon], url);
-        return;
-      }
-      remember(post(url, [beacon], true));
+      remember(deliver(url, beacon, isClosing));
     }
 
     function remember(promise) {
@@ -160,6 +204,7 @@
 
     var onMedia = {
       playing: function () {
+        isStalled = false;
         if (!started) {
           started = true;
           send(false); // seq 1 at once: the server's clock bounds start here
@@ -171,7 +216,7 @@
         startPolling();
       },
       pause: function () {
-        tick();
+        tick(); // currentTime is where it paused: the last stretch counts in full
         stopPolling();
         closeSegment();
         send(false);
@@ -184,13 +229,13 @@
       },
       waiting: function () {
         tick();
+        isStalled = true;
         closeSegment();
       },
-      // currentTime already holds the new position: close the range where the last tick saw
-      // playback, and measure afresh once the seek is done.
       seeking: function () {
+        creditUntilSeek();
         closeSegment();
-        lastPos = null;
+        lastPos = null; // measure afresh once the seek is done
       },
       seeked: function () {
         send(false);
@@ -198,27 +243,30 @@
         if (!video.paused) startPolling();
       },
       ratechange: function () {
-        tick(); // measured at the new rate already: off by a few ms at most
+        tick(); // measured at the rate that was in effect since the previous poll
         closeSegment();
         send(false);
       },
     };
 
+    // A hidden page may never be seen again (mobile browsers discard them without pagehide):
+    // report now, with fetch keepalive, whose answer the page can still read.
     function onVisibility() {
-      if (document.visibilityState !== "hidden") return;
+      if (document.visibilityState !== "hidden" || isPageGone) return;
       tick();
       closeSegment();
-      send(true);
+      send(false);
     }
 
     function onPageHide() {
       tick();
       closeSegment();
       send(true);
+      isPageGone = true; // the visibilitychange that follows has nothing more to say
     }
 
-    function onOnline() {
-      remember(resendQueue());
+    function onPageShow() {
+      isPageGone = false; // back from the back/forward cache
     }
 
     Object.keys(onMedia).forEach(function (name) {
@@ -226,8 +274,9 @@
     });
     document.addEventListener("visibilitychange", onVisibility);
     root.addEventListener("pagehide", onPageHide);
-    root.addEventListener("online", onOnline);
+    root.addEventListener("pageshow", onPageShow);
 
+    startOutbox();
     remember(resendQueue()); // beacons an earlier page on this origin could not deliver
     if (!video.paused && !video.ended && video.readyState > 2) onMedia.playing(); // autoplayed
 
@@ -254,123 +303,463 @@
           });
           document.removeEventListener("visibilitychange", onVisibility);
           root.removeEventListener("pagehide", onPageHide);
-          root.removeEventListener("online", onOnline);
+          root.removeEventListener("pageshow", onPageShow);
         }
         return settled();
       },
     };
   }
 
-  // -- delivery and the localStorage queue ------------------------------------------------
+  // -- delivery -----------------------------------------------------------------------------
+
+  var sending = {}; // "sessionId seq" of the beacons in a request not answered yet
+  var resending = null; // one re-send at a time per page
+  var retryTimer = null;
+  var isOutboxStarted = false;
+
+  // A tracker's beacon: into the queue first, then to the network, so that a page closed or
+  // discarded before the answer loses nothing (the next page sends it again: a duplicate at
+  // worst). When beacons already wait for this endpoint, it joins them: during a backoff it
+  // waits, else the queue goes now, in one request. Except seq 1, which always goes at once:
+  // the server's clock bounds count from a visit's first beacon, so a late seq 1 would cap the
+  // whole visit at the server's slack (15 s); it is one small request per visit.
+  function deliver(url, beacon, isClosing) {
+    var isJoining = beacon.seq !== 1 && hasWaiting(url);
+    enqueue([beacon], url, isClosing);
+    if (beacon.seq !== 1 && isBackingOff(url)) {
+      scheduleRetry();
+      return Promise.resolve();
+    }
+    if (isClosing && navigator.sendBeacon) {
+      // The browser delivers it after the page is gone, but nobody will read the answer: it
+      // stays queued until a later page on this origin gets it through (or a duplicate).
+      navigator.sendBeacon(url, JSON.stringify(beacon));
+      return Promise.resolve();
+    }
+    return isJoining && !isClosing ? resendQueue() : post(url, [beacon], true);
+  }
 
   // POSTs beacons as text/plain: a "simple" CORS request, so no preflight. Resolves (never
-  // rejects) once the answer is handled: 2xx delivered, network errors / 5xx / 429 queued,
-  // other 4xx dropped (they would never succeed).
+  // rejects) to true when the server stored them. Answers: 2xx delivered; network errors, 5xx
+  // and 429 leave them queued and back off; other 4xx drop them (they would never succeed).
   function post(url, beacons, isLive) {
-    var body = JSON.stringify(beacons.length === 1 ? beacons[0] : beacons);
+    var keys = beacons.map(beaconKey);
+    keys.forEach(function (key) {
+      sending[key] = true;
+    });
+    var isDelivered = false;
     return fetch(url, {
       method: "POST",
-      body: body,
+      body: JSON.stringify(beacons.length === 1 ? beacons[0] : beacons),
       headers: { "Content-Type": "text/plain;charset=UTF-8" },
       // keepalive lets a live beacon outlive a navigation; browsers cap keepalive bodies at
       // 64 KB in all, so batches re-sent from the queue go without it.
       keepalive: isLive,
       credentials: "omit",
-    }).then(
-      function (response) {
-        if (response.ok) {
-          if (!isLive) unqueue(beacons);
-          return isLive ? resendQueue() : undefined;
+    })
+      .then(
+        function (response) {
+          if (response.ok) {
+            isDelivered = true;
+            unqueue(beacons);
+            // A live beacon got through while others wait: they go now, but the backoff is
+            // over only once they do (else a queue the server keeps refusing would go again
+            // after every live beacon).
+            if (!isLive || !hasWaiting(url)) clearBackoff(url, false);
+            return undefined;
+          }
+          if (response.status >= 500 || response.status === 429) {
+            backOff(url, retryAfterMs(response), false);
+            return undefined;
+          }
+          unqueue(beacons);
+          return response.text().then(function (text) {
+            console.warn("vodwatch: beacon refused (HTTP " + response.status + "): " + text);
+          });
+        },
+        function () {
+          // Offline, or the page's origin is not allowed (CORS hides which): keep it for later.
+          backOff(url, null, true);
         }
-        if (response.status >= 500 || response.status === 429) {
-          if (isLive) enqueue(beacons, url);
-          return undefined;
-        }
-        if (!isLive) unqueue(beacons);
-        return response.text().then(function (text) {
-          console.warn("vodwatch: beacon refused (HTTP " + response.status + "): " + text);
+      )
+      .catch(function (error) {
+        console.warn("vodwatch:", error);
+      })
+      .then(function () {
+        keys.forEach(function (key) {
+          delete sending[key];
         });
-      },
-      function () {
-        // Offline, or the page's origin is not allowed (CORS hides which): keep it for later.
-        if (isLive) enqueue(beacons, url);
-      }
-    ).catch(function (error) {
-      console.warn("vodwatch:", error);
-    });
+        // Not after every live beacon: only when something waits and may go now.
+        if (isLive && isDelivered && (hasResendable() || hasOrphans())) return resendQueue();
+        return undefined;
+      })
+      .then(function () {
+        return isDelivered;
+      });
   }
 
-  var resending = null; // one re-send at a time per page
-
   // Re-sends the queue: one request per endpoint and token (the server takes a request all or
-  // nothing, so one expired token must not sink other beacons), at most BATCH_MAX each.
-  // Beacons stay queued until the server has answered them: a page closed meanwhile loses
-  // nothing, and a beacon sent twice is a duplicate.
+  // nothing, so one expired token must not sink other beacons), at most BATCH_MAX each, and
+  // none to an endpoint that asked to wait. Beacons stay queued until the server has answered
+  // them: a page closed meanwhile loses nothing, and a beacon sent twice is a duplicate.
   function resendQueue() {
     if (resending !== null) return resending;
-    var groups = {};
-    readQueue().forEach(function (item) {
-      var key = item.u + " " + item.b.token;
-      groups[key] = groups[key] || { url: item.u, beacons: [] };
-      if (groups[key].beacons.length < BATCH_MAX) groups[key].beacons.push(item.b);
-    });
-    var requests = Object.keys(groups).map(function (key) {
-      return post(groups[key].url, groups[key].beacons, false);
-    });
-    if (requests.length === 0) return Promise.resolve();
-    resending = Promise.all(requests).then(function () {
-      resending = null;
-    });
+    resending = adoptOrphans()
+      .then(function () {
+        var groups = {};
+        var isWaiting = false;
+        readQueue().forEach(function (item) {
+          if (sending[beaconKey(item.b)]) return;
+          if (isBackingOff(item.u)) {
+            isWaiting = true;
+            return;
+          }
+          var key = item.u + " " + item.b.token;
+          groups[key] = groups[key] || { url: item.u, beacons: [] };
+          if (groups[key].beacons.length < BATCH_MAX) groups[key].beacons.push(item.b);
+        });
+        if (isWaiting) scheduleRetry();
+        return Promise.all(
+          Object.keys(groups).map(function (key) {
+            return post(groups[key].url, groups[key].beacons, false);
+          })
+        );
+      })
+      .then(
+        function (delivered) {
+          resending = null;
+          // More than BATCH_MAX were waiting: go on while the server takes them.
+          if (delivered.indexOf(true) >= 0 && hasResendable()) return resendQueue();
+          return undefined;
+        },
+        function (error) {
+          resending = null;
+          console.warn("vodwatch:", error);
+        }
+      );
     return resending;
   }
 
-  function readQueue() {
-    try {
-      var items = JSON.parse(localStorage.getItem(QUEUE_KEY) || "[]");
-      return Array.isArray(items) ? items : [];
-    } catch (error) {
-      return []; // storage disabled, or garbage under our key
-    }
+  function hasResendable() {
+    return readQueue().some(function (item) {
+      return !sending[beaconKey(item.b)] && !isBackingOff(item.u);
+    });
   }
 
-  function writeQueue(items) {
-    try {
-      var text = JSON.stringify(items);
-      // Bounded: the oldest beacons go first.
-      while (items.length > QUEUE_MAX_ITEMS || text.length > QUEUE_MAX_CHARS) {
-        items.shift();
-        text = JSON.stringify(items);
+  function hasWaiting(url) {
+    return readQueue().some(function (item) {
+      return !sending[beaconKey(item.b)] && item.u === url;
+    });
+  }
+
+  // Listeners for the page's queue, once per page whatever the number of trackers: they stay
+  // when trackers stop, as the queue outlives them.
+  function startOutbox() {
+    if (isOutboxStarted) return;
+    isOutboxStarted = true;
+    root.addEventListener("online", function () {
+      clearBackoff(null, true); // waits for the network are over, those a server asked for not
+      resendQueue();
+    });
+    root.addEventListener("pagehide", closeQueue);
+    root.addEventListener("pageshow", function (event) {
+      if (event.persisted) resendQueue(); // back from the back/forward cache: adopt our queue
+    });
+  }
+
+  // -- backoff (shared by the pages of this origin, in localStorage) -----------------------
+
+  function readBackoffs() {
+    var all = readJson(BACKOFF_KEY);
+    return all && typeof all === "object" && !Array.isArray(all) ? all : {};
+  }
+
+  function backoffUntil(url) {
+    var entry = readBackoffs()[url];
+    return entry && typeof entry.until === "number" ? entry.until : 0;
+  }
+
+  function isBackingOff(url) {
+    return Date.now() < backoffUntil(url);
+  }
+
+  // A 429, a 5xx or a network error from `url`: wait `waitMs` (Retry-After) or else the
+  // doubled delay, within [0.75, 1] of it so that many pages do not retry in step. An answer
+  // to a request sent before the current wait began does not double it again.
+  function backOff(url, waitMs, isNetwork) {
+    var all = readBackoffs();
+    var previous = all[url];
+    var t = Date.now();
+    var isWaiting = previous && t < previous.until;
+    if (isWaiting && waitMs === null) return;
+    var isRecent = previous && t - previous.until < BACKOFF_MAX_MS;
+    var delay = isRecent ? Math.min(BACKOFF_MAX_MS, previous.delay * 2) : BACKOFF_MIN_MS;
+    if (isWaiting) delay = previous.delay;
+    var wait =
+      waitMs !== null
+        ? Math.min(Math.max(waitMs, BACKOFF_MIN_MS), RETRY_AFTER_MAX_MS)
+        : delay * (0.75 + Math.random() / 4);
+    all[url] = {
+      until: Math.max(isWaiting ? previous.until : 0, t + wait),
+      delay: delay,
+      network: isNetwork,
+    };
+    writeJson(BACKOFF_KEY, all);
+    scheduleRetry();
+  }
+
+  // The server took a request from `url` (or, with `url` null and `onlyNetwork`, the browser
+  // is back online): its backoff is over.
+  function clearBackoff(url, onlyNetwork) {
+    var all = readBackoffs();
+    var changed = false;
+    Object.keys(all).forEach(function (key) {
+      if ((url === null || key === url) && (!onlyNetwork || all[key].network)) {
+        delete all[key];
+        changed = true;
       }
-      if (items.length === 0) localStorage.removeItem(QUEUE_KEY);
-      else localStorage.setItem(QUEUE_KEY, text);
-    } catch (error) {
-      // No storage (private mode, quota): the beacon is lost, playback goes on.
-    }
+    });
+    if (changed) writeJson(BACKOFF_KEY, all);
   }
 
-  function enqueue(beacons, url) {
-    writeQueue(
-      readQueue().concat(
+  // One timer per page, for the soonest end of a backoff: then the queue goes again.
+  function scheduleRetry() {
+    var all = readBackoffs();
+    var soonest = Infinity;
+    Object.keys(all).forEach(function (key) {
+      if (all[key].until > Date.now()) soonest = Math.min(soonest, all[key].until);
+    });
+    if (soonest === Infinity) return;
+    if (retryTimer !== null) clearTimeout(retryTimer);
+    retryTimer = setTimeout(function () {
+      retryTimer = null;
+      resendQueue();
+    }, soonest - Date.now() + 10);
+  }
+
+  // Retry-After in seconds or as an HTTP date; null when absent (or not exposed by CORS).
+  function retryAfterMs(response) {
+    var value = response.headers.get("Retry-After");
+    if (!value) return null;
+    if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+    var date = Date.parse(value);
+    return isNaN(date) ? null : Math.max(0, date - Date.now());
+  }
+
+  // -- the queue: one per page, in localStorage -------------------------------------------
+  //
+  // localStorage has no transactions: two tabs doing read-modify-write on one shared key lose
+  // each other's changes (and Chrome shows a tab the other tabs' writes a few ms late). So
+  // each page writes only its own key, vodwatch:queue:<page id>. Web Locks would need an
+  // asynchronous grant, but pagehide must queue its beacon synchronously, and a lock held for
+  // a page's lifetime keeps the page out of the back/forward cache.
+  //
+  // A page's queue is adopted by a later page of the origin once its owner is gone: marked
+  // closed at pagehide (the owner never writes that key again; back from the back/forward
+  // cache it takes a new one), or not written for STALE_MS (a crash; a living page rewrites it
+  // every ALIVE_EVERY_MS). The adopter first writes a claim next to the queue and waits
+  // CLAIM_WAIT_MS; the owner checks for a claim before each write and, finding one, leaves
+  // that key for a new one. After the wait the adopter takes the queue only if it is still
+  // its claim and the queue still looks orphaned: an owner that wrote meanwhile keeps it. Two
+  // adopters racing both lose at worst to a duplicate, never a beacon.
+
+  var pageId = null; // this page's queue is QUEUE_PREFIX + pageId; null until it needs one
+  var claimerId = randomId(); // who this page is in claims
+  var aliveTimer = null;
+
+  function ownKey() {
+    return pageId === null ? null : QUEUE_PREFIX + pageId;
+  }
+
+  function readQueue() {
+    return pageId === null ? [] : readRecord(ownKey()).items;
+  }
+
+  // Read-modify-write of this page's queue, synchronous from the claim check to the write.
+  // `isClosing`: the last write before the page goes away.
+  function updateQueue(change, isClosing) {
+    if (pageId !== null && storageGet(CLAIM_PREFIX + ownKey()) !== null) pageId = null;
+    if (pageId === null) pageId = randomId();
+    var key = ownKey();
+    var items = change(readRecord(key).items);
+    var isKept = writeRecord(key, items, isClosing);
+    if (isClosing) pageId = null;
+    keepAlive(isKept && !isClosing);
+  }
+
+  function enqueue(beacons, url, isClosing) {
+    updateQueue(function (items) {
+      return items.concat(
         beacons.map(function (beacon) {
           return { u: url, b: beacon };
         })
-      )
-    );
+      );
+    }, isClosing);
   }
 
   function unqueue(beacons) {
+    if (pageId === null) return;
     var done = {};
     beacons.forEach(function (beacon) {
-      done[beacon.sessionId + " " + beacon.seq] = true;
+      done[beaconKey(beacon)] = true;
     });
-    writeQueue(
-      readQueue().filter(function (item) {
-        return !done[item.b.sessionId + " " + item.b.seq];
-      })
-    );
+    updateQueue(function (items) {
+      return items.filter(function (item) {
+        return !done[beaconKey(item.b)];
+      });
+    }, false);
+  }
+
+  // pagehide: whatever this page still has queued may be adopted by the next page.
+  function closeQueue() {
+    if (pageId === null) return;
+    updateQueue(function (items) {
+      return items;
+    }, true);
+  }
+
+  function keepAlive(isNeeded) {
+    if (isNeeded && aliveTimer === null) {
+      aliveTimer = setInterval(function () {
+        if (pageId === null) keepAlive(false);
+        else
+          updateQueue(function (items) {
+            return items;
+          }, false);
+      }, ALIVE_EVERY_MS);
+    } else if (!isNeeded && aliveTimer !== null) {
+      clearInterval(aliveTimer);
+      aliveTimer = null;
+    }
+  }
+
+  function isOrphan(key, record) {
+    return key === LEGACY_QUEUE_KEY || record.closed || Date.now() - record.at > STALE_MS;
+  }
+
+  function orphanKeys() {
+    var keys = [];
+    try {
+      for (var i = 0; i < localStorage.length; i++) {
+        var key = localStorage.key(i);
+        if (key === LEGACY_QUEUE_KEY || (key.indexOf(QUEUE_PREFIX) === 0 && key !== ownKey())) {
+          keys.push(key);
+        }
+      }
+    } catch (error) {
+      return []; // storage disabled
+    }
+    return keys.filter(function (key) {
+      return isOrphan(key, readRecord(key));
+    });
+  }
+
+  function hasOrphans() {
+    return orphanKeys().length > 0;
+  }
+
+  // Moves the queues of pages that are gone into this page's queue (see above).
+  function adoptOrphans() {
+    var claimed = orphanKeys().filter(function (key) {
+      var claim = readJson(CLAIM_PREFIX + key);
+      var isTaken = claim && claim.by !== claimerId && Date.now() - claim.at < CLAIM_EXPIRY_MS;
+      if (!isTaken) writeJson(CLAIM_PREFIX + key, { by: claimerId, at: Date.now() });
+      return !isTaken;
+    });
+    if (claimed.length === 0) return Promise.resolve();
+    return new Promise(function (resolve) {
+      setTimeout(resolve, CLAIM_WAIT_MS);
+    }).then(function () {
+      claimed.forEach(function (key) {
+        var claim = readJson(CLAIM_PREFIX + key);
+        if (!claim || claim.by !== claimerId) return; // another page took it over
+        var record = readRecord(key);
+        if (isOrphan(key, record)) {
+          updateQueue(function (items) {
+            return record.items.concat(items); // older first: the bounds drop the oldest
+          }, false);
+          storageRemove(key);
+        }
+        storageRemove(CLAIM_PREFIX + key);
+      });
+    });
+  }
+
+  // {at, closed, items: [{u: url, b: beacon}]}; the legacy shared queue is a bare array.
+  function readRecord(key) {
+    var value = readJson(key);
+    var record = { at: 0, closed: false, items: [] };
+    if (Array.isArray(value)) record.items = value;
+    else if (value && typeof value === "object") {
+      record.at = typeof value.at === "number" ? value.at : 0;
+      record.closed = value.closed === true;
+      record.items = Array.isArray(value.items) ? value.items : [];
+    }
+    record.items = record.items.filter(function (item) {
+      return item && typeof item.u === "string" && item.b && typeof item.b === "object";
+    });
+    return record;
+  }
+
+  // Writes a page's queue within the bounds (the oldest beacons go first); false when nothing
+  // is left in it (or storage refuses it: the beacons are lost, playback goes on).
+  function writeRecord(key, items, isClosed) {
+    var record = { at: Date.now(), closed: isClosed, items: items };
+    var text = JSON.stringify(record);
+    while (items.length > QUEUE_MAX_ITEMS || text.length > QUEUE_MAX_CHARS) {
+      items.shift();
+      text = JSON.stringify(record);
+    }
+    if (items.length === 0) {
+      storageRemove(key);
+      return false;
+    }
+    return storageSet(key, text);
+  }
+
+  function readJson(key) {
+    try {
+      return JSON.parse(storageGet(key) || "null");
+    } catch (error) {
+      return null; // garbage under our key
+    }
+  }
+
+  function writeJson(key, value) {
+    if (Object.keys(value).length === 0) storageRemove(key);
+    else storageSet(key, JSON.stringify(value));
+  }
+
+  function storageGet(key) {
+    try {
+      return localStorage.getItem(key);
+    } catch (error) {
+      return null; // storage disabled
+    }
+  }
+
+  function storageSet(key, text) {
+    try {
+      localStorage.setItem(key, text);
+      return true;
+    } catch (error) {
+      return false; // no storage (private mode, quota)
+    }
+  }
+
+  function storageRemove(key) {
+    try {
+      localStorage.removeItem(key);
+    } catch (error) {
+      // storage disabled: nothing to remove
+    }
   }
 
   // -- small helpers ------------------------------------------------------------------------
+
+  function beaconKey(beacon) {
+    return beacon.sessionId + " " + beacon.seq;
+  }
 
   function beaconUrl(endpoint) {
     var base = endpoint.replace(/\/+$/, "");
