@@ -7,6 +7,7 @@ as SPEC §5 says and wraps every endpoint.
 """
 
 import json
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -57,6 +58,7 @@ class VodwatchClient:
         # Signatures sent lately: the service accepts each signed request once, so an
         # identical request in the same second is signed with the next second instead.
         self._sent: OrderedDict[str, None] = OrderedDict()
+        self._sent_lock = threading.Lock()  # one client may sign from several threads
 
     def close(self) -> None:
         self._http.close()
@@ -157,13 +159,16 @@ class VodwatchClient:
         """Tk headers for one request, never the same as an earlier request's: ``path`` as
         it goes on the wire (percent-encoded, as ``media_path`` makes it)."""
         now = int(self.clock())
-        for timestamp in map(str, range(now, now + MAX_TIMESTAMP_LEAD_SECONDS + 1)):
-            token = sign_request(self.secret, self.authkey, timestamp, method, path, pairs, body)
-            if token not in self._sent:
-                break
-        self._sent[token] = None
-        if len(self._sent) > SIGNATURES_REMEMBERED:
-            self._sent.popitem(last=False)
+        with self._sent_lock:
+            for timestamp in map(str, range(now, now + MAX_TIMESTAMP_LEAD_SECONDS + 1)):
+                token = sign_request(
+                    self.secret, self.authkey, timestamp, method, path, pairs, body
+                )
+                if token not in self._sent:
+                    break
+            self._sent[token] = None
+            if len(self._sent) > SIGNATURES_REMEMBERED:
+                self._sent.popitem(last=False)
         return {
             "Content-Type": "application/json",
             "Accept": "application/json",
