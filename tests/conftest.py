@@ -12,7 +12,7 @@ key files unset it.
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
+from tests.servers import Server
 from vodwatch.api.app import create_app
 from vodwatch.client import VodwatchClient
 from vodwatch.keyring import encode_key, new_key
@@ -143,3 +144,19 @@ def client_for(http: TestClient, tenant: Tenant, clock: FakeClock) -> VodwatchCl
 @pytest.fixture
 def client(http: TestClient, tenant: Tenant, clock: FakeClock) -> VodwatchClient:
     return client_for(http, tenant, clock)
+
+
+@pytest.fixture
+def servers(database_url: str, db: Database, tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start real ``vodwatch serve`` processes on the test's database (migrated by ``db``);
+    stopped when the test ends."""
+    started: list[Server] = []
+
+    def start(workers: int = 1) -> Server:
+        server = Server(database_url, tmp_path, workers=workers).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

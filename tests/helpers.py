@@ -79,3 +79,20 @@ def report_rows(client: VodwatchClient, **params: Any) -> list[dict[str, Any]]:
 def raw_post(http: Any, body: Any, content_type: str = "text/plain;charset=UTF-8") -> Any:
     payload = body if isinstance(body, bytes) else json.dumps(body).encode()
     return http.post("/vod/webapi/beacon", content=payload, headers={"Content-Type": content_type})
+
+
+def stalling_beacons(token: str) -> list[dict[str, Any]]:
+    """The reported stall: 10 beacons of one session, each with 1,000 segments of 1 ms
+    (150 KB as JSON)."""
+    return [
+        {
+            "token": token,
+            "sessionId": "stalling-session",
+            "seq": k + 1,
+            "segments": [
+                [(1000 * k + i) * 0.002, (1000 * k + i) * 0.002 + 0.001] for i in range(1000)
+            ],
+            "playedMs": 1,
+        }
+        for k in range(10)
+    ]

@@ -5,32 +5,16 @@ import random
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx2
 import pytest
 
 from tests.conftest import add_tenant
 from tests.helpers import server_beacon
-from tests.servers import Server
 from vodwatch.client import VodwatchClient
 from vodwatch.store.database import Database
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def servers(database_url: str, db: Database, tmp_path: Path):
-    started: list[Server] = []
-
-    def start(workers: int = 1) -> Server:
-        server = Server(database_url, tmp_path, workers=workers).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def test_concurrent_beacons_for_one_session_lose_no_update(db: Database, servers):

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from tests.conftest import FakeClock, add_tenant, client_for
-from tests.helpers import raw_post, report_rows
+from tests.helpers import raw_post, report_rows, stalling_beacons
 from vodwatch.api.app import create_app
 from vodwatch.beacon.bounds import CLOCK_SLACK_MS, MAX_PLAYBACK_RATE
 from vodwatch.beacon.model import parse_beacons
@@ -106,18 +106,7 @@ def test_a_request_of_ten_thousand_tiny_segments_costs_the_writer_little(
     segments of 1 ms. It is refused (the visit would hold more separate ranges than a visit
     may), and what it costs the writer to find that out is bounded."""
     claims = PlaybackClaims(tenant.authkey, "mallory", None, ASSET, None, None, 2**40)
-    payload = [
-        {
-            "token": "t",
-            "sessionId": "stalling-session",
-            "seq": k + 1,
-            "segments": [
-                [(1000 * k + i) * 0.002, (1000 * k + i) * 0.002 + 0.001] for i in range(1000)
-            ],
-            "playedMs": 1,
-        }
-        for k in range(10)
-    ]
+    payload = stalling_beacons("t")
     assert len(json.dumps(payload)) > 100_000
     now = time.time()
     beacons = parse_beacons(payload, claims_for=lambda _: claims, now_seconds=now)

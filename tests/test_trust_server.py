@@ -6,32 +6,17 @@ import json
 import socket
 import threading
 import time
-from pathlib import Path
 
 import httpx2
 import pytest
 
 from tests.conftest import add_tenant
-from tests.servers import Server
+from tests.helpers import stalling_beacons
 from vodwatch.client import VodwatchClient
 from vodwatch.store.database import Database
 
 pytestmark = pytest.mark.slow
 ASSET = "8602268011035296205"
-
-
-@pytest.fixture
-def servers(database_url: str, db: Database, tmp_path: Path):
-    started: list[Server] = []
-
-    def start(workers: int = 1) -> Server:
-        server = Server(database_url, tmp_path, workers=workers).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def test_ten_thousand_tiny_segments_do_not_stall_the_service(db: Database, servers):
@@ -42,20 +27,7 @@ def test_ten_thousand_tiny_segments_do_not_stall_the_service(db: Database, serve
     server = servers()
     with VodwatchClient(server.url, tenant.authkey, tenant.secret) as client:
         token = client.playback_token("mallory", ASSET, title="A", duration=1000)
-    body = json.dumps(
-        [
-            {
-                "token": token,
-                "sessionId": "stalling-session",
-                "seq": k + 1,
-                "segments": [
-                    [(1000 * k + i) * 0.002, (1000 * k + i) * 0.002 + 0.001] for i in range(1000)
-                ],
-                "playedMs": 1,
-            }
-            for k in range(10)
-        ]
-    ).encode()
+    body = json.dumps(stalling_beacons(token)).encode()
     latencies: list[float] = []
     done = threading.Event()
 

@@ -176,7 +176,7 @@ class Database:
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 self._lock_path = Path(parsed.database + "-writelock")
-            self.engine = _sqlite_engine(self.url, pool_size)
+            self.engine = sqlite_engine(self.url, pool_size)
             self._reader = self.engine
         elif self.dialect == "postgresql":
             self.engine = _postgresql_engine(self.url, pool_size, timeouts)
@@ -359,13 +359,24 @@ def _postgresql_engine(url: str, pool_size: int, timeouts: Timeouts) -> Engine:
     return engine
 
 
-def _sqlite_engine(url: str, pool_size: int) -> Engine:
+def sqlite_engine(
+    url: str,
+    pool_size: int,
+    *,
+    synchronous: str = "FULL",
+    companions: tuple[str, ...] = ("-wal", "-shm", "-writelock"),
+    is_always_immediate: bool = False,
+) -> Engine:
+    """An engine on a SQLite file in WAL mode, the file and its ``companions`` private.
+    Transactions begin IMMEDIATE when they write (``Database.write``), or always with
+    ``is_always_immediate``; ``synchronous=FULL`` makes a commit durable across a power cut,
+    NORMAL across a crash of the process only."""
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         # SQLite creates -wal and -shm with the mode of the database file: create it private.
         touch_private(Path(database))
-        tighten(Path(database + suffix) for suffix in ("", "-wal", "-shm", "-writelock"))
+        tighten(Path(database + suffix) for suffix in ("", *companions))
     engine = create_engine(
         url,
         pool_size=pool_size,
@@ -379,14 +390,14 @@ def _sqlite_engine(url: str, pool_size: int) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        is_write = conn.get_execution_options().get(_WRITE_OPTION, False)
+        is_write = is_always_immediate or conn.get_execution_options().get(_WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if is_write else "BEGIN")
 
     return engine

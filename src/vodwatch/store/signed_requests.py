@@ -18,7 +18,6 @@ database that every process and server shares, and says whether it was new.
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -32,14 +31,13 @@ from sqlalchemy import (
     Table,
     create_engine,
     delete,
-    event,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
 
-from vodwatch.private_files import tighten, touch_private
-from vodwatch.store.database import Database
+from vodwatch.store.database import Database, sqlite_engine
 
 PURGE_EVERY_SECONDS = 60.0
 
@@ -115,27 +113,15 @@ def replay_path(database_url: str) -> Path | None:
 
 def _sqlite_replay_engine(database_url: str) -> Engine:
     path = replay_path(database_url)
-    if path is None:
-        url = "sqlite://"  # in memory, for one process (as its main database)
+    if path is None:  # in memory, for one process (as its main database)
+        engine = create_engine("sqlite://", poolclass=StaticPool)
     else:
-        # Private like the database (SQLite gives its -wal and -shm the file's mode).
-        touch_private(path)
-        tighten([path, Path(f"{path}-wal"), Path(f"{path}-shm")])
-        url = f"sqlite:///{path}"
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 5})
-
-    @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
+        engine = sqlite_engine(
+            f"sqlite:///{path}",
+            pool_size=2,
+            synchronous="NORMAL",
+            companions=("-wal", "-shm"),
+            is_always_immediate=True,
+        )
     replay_metadata.create_all(engine)
     return engine
