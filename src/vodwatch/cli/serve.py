@@ -10,11 +10,18 @@ import uvicorn
 from vodwatch.cli.options import database_url_option, open_database
 from vodwatch.logs import logging_config
 from vodwatch.settings import (
+    BODY_TIMEOUT_ENV,
     DATABASE_URL_ENV,
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
     DEFAULT_HOST,
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_POOL_SIZE,
     DEFAULT_PORT,
+    HEADER_TIMEOUT_ENV,
+    MAX_CONNECTIONS_ENV,
     POOL_SIZE_ENV,
+    connection_limits_from_environment,
 )
 from vodwatch.store.database import Database, describe_url
 from vodwatch.store.migrate import SchemaError, require_current, upgrade
@@ -41,6 +48,36 @@ from vodwatch.store.tenants import count_tenants, create_tenant
     help=f"Database connections per worker, and as many again under load (env {POOL_SIZE_ENV}).",
 )
 @click.option(
+    "--header-timeout",
+    metavar="SECONDS",
+    envvar=HEADER_TIMEOUT_ENV,
+    default=DEFAULT_HEADER_TIMEOUT,
+    show_default=True,
+    type=click.FloatRange(0, 3600, min_open=True),
+    help="Close a connection that has not sent a whole request head within this many seconds "
+    f"(answered 408), on each request of a keep-alive connection too (env {HEADER_TIMEOUT_ENV}).",
+)
+@click.option(
+    "--body-timeout",
+    metavar="SECONDS",
+    envvar=BODY_TIMEOUT_ENV,
+    default=DEFAULT_BODY_TIMEOUT,
+    show_default=True,
+    type=click.FloatRange(0, 3600, min_open=True),
+    help="Close a connection whose whole request body has not arrived this many seconds after "
+    f"its head (answered 408; nothing is stored) (env {BODY_TIMEOUT_ENV}).",
+)
+@click.option(
+    "--max-connections",
+    metavar="N",
+    envvar=MAX_CONNECTIONS_ENV,
+    default=DEFAULT_MAX_CONNECTIONS,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Open connections per worker; beyond it, those waiting longest for a request head are "
+    f"closed first, else the newcomer is answered 503 (env {MAX_CONNECTIONS_ENV}).",
+)
+@click.option(
     "--first-tenant",
     metavar="NAME",
     help="If the database has no tenant yet, create one and print its credentials (once).",
@@ -62,6 +99,9 @@ def serve(
     database_url: str,
     workers: int,
     pool_size: int,
+    header_timeout: float,
+    body_timeout: float,
+    max_connections: int,
     first_tenant: str | None,
     no_upgrade: bool,
     log_level: str,
@@ -83,15 +123,31 @@ def serve(
     # Each worker process opens the database from the environment.
     os.environ[DATABASE_URL_ENV] = database_url
     os.environ[POOL_SIZE_ENV] = str(pool_size)
+    os.environ[HEADER_TIMEOUT_ENV] = str(header_timeout)
+    os.environ[BODY_TIMEOUT_ENV] = str(body_timeout)
+    os.environ[MAX_CONNECTIONS_ENV] = str(max_connections)
     run_workers("vodwatch.api.factory:app_from_environment", host, port, workers, log_level)
 
 
 def run_workers(factory: str, host: str, port: int, workers: int, log_level: str) -> None:
     """Serve the app that ``factory`` ("module:function") builds, in ``workers`` processes
-    (0: one per core), until interrupted. The benchmarks' floor server runs through here too."""
+    (0: one per core), until interrupted. The benchmarks' floor server runs through here too.
+
+    Every worker runs ``GuardedHttpProtocol`` (httptools, with the connection limits of the
+    environment), never uvicorn's pure-Python h11 fallback."""
+    try:
+        from vodwatch.api.connections import GuardedHttpProtocol, raise_open_file_limit
+    except ImportError as error:  # httptools is a dependency; a broken install lacks it
+        raise click.ClickException(f"cannot load the HTTP protocol (httptools): {error}") from None
+    try:
+        connection_limits_from_environment()  # each worker reads them, once
+    except ValueError as error:
+        raise click.ClickException(f"bad connection limits: {error}") from None
+    raise_open_file_limit()
     uvicorn.run(
         factory,
         factory=True,
+        http=GuardedHttpProtocol,
         host=host,
         port=port,
         workers=workers or os.cpu_count() or 1,
