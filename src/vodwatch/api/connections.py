@@ -227,9 +227,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             guard = self.guard
             self.wait_in(guard.awaiting_head if self.waiting_for == HEAD else guard.awaiting_body)
 
+    # The parser calls these for every request: the base class is named rather than found
+    # with super(), which costs more than the rest of each of them on Python 3.11.
+
     def on_message_begin(self) -> None:
         self.waiting_for = HEAD
-        super().on_message_begin()
+        HttpToolsProtocol.on_message_begin(self)
 
     def on_headers_complete(self) -> None:
         self.waiting_for = BODY
@@ -238,13 +241,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.is_over_cap and len(self.connections) <= self.guard.max_connections:
             self.is_over_cap = False  # room was made meanwhile: serve it after all
             self.app = self.config.loaded_app
-        super().on_headers_complete()
+        HttpToolsProtocol.on_headers_complete(self)
 
     def on_message_complete(self) -> None:
         self.waiting_for = NOTHING
         if self.waiting_in is not None:
             self.stop_waiting()
-        super().on_message_complete()
+        HttpToolsProtocol.on_message_complete(self)
 
     def send_400_response(self, msg: str) -> None:
         self.guard.cut_counts["malformed"] += 1
