@@ -197,6 +197,17 @@ def test_serve_options_set_the_limits_and_raise_the_open_file_limit(serve):
     assert summaries(server)[0]["max_connections"] == 50
 
 
+def test_an_open_file_limit_too_low_for_the_cap_lowers_the_cap(serve):
+    server = serve(open_files=(128, 128))  # the default cap, 1000, cannot fit
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline and not summaries(server):
+        time.sleep(0.2)
+    (warning,) = summaries(server)
+    # 128, less 64 for files and 2 × 10 for database connections
+    assert warning["msg"] == "max connections lowered from 1000 to 44: the open-file limit is 128"
+    assert warning["max_connections"] == 44
+
+
 @pytest.mark.parametrize(
     "request_bytes",
     [
