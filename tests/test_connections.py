@@ -265,6 +265,24 @@ def test_a_slow_body_is_cut_and_stores_nothing(serve, db: Database):
     assert not tracebacks, server.log_text()
 
 
+def test_a_body_sent_after_its_answer_leaves_no_connection_open_for_good(serve):
+    # A body over 1 MiB is refused (413) before it is read; the client sends it all the same.
+    server = serve()
+    size = 1024 * 1024 + 1
+    with connect(server) as sock:
+        sock.sendall(
+            f"POST {BEACON_PATH} HTTP/1.1\r\nHost: vodwatch\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: {size}\r\n\r\n".encode()
+        )
+        answer = b""
+        while b"41300" not in answer:
+            answer += sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+        sock.sendall(b"x" * size)
+        # Then the connection is idle: closed after uvicorn's keep-alive timeout (5 s).
+        assert read_until_closed(sock, time.monotonic() + DEADLINE) == b""
+
+
 def test_cuts_are_summed_up_in_the_log_without_a_line_each(serve, stall):
     server = serve(env={"VODWATCH_MAX_CONNECTIONS": "20", "VODWATCH_HEADER_TIMEOUT": "1"})
     stalled = stall(server, 40)

@@ -23,6 +23,7 @@ usual case) never enters either dict.
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import resource
 import weakref
@@ -76,7 +77,7 @@ class ConnectionGuard:
         self.awaiting_head: dict[GuardedHttpProtocol, float] = {}  # connection: since when
         self.awaiting_body: dict[GuardedHttpProtocol, float] = {}
         self.cut_counts: Counter[str] = Counter()
-        self.last_summary = -SUMMARY_SECONDS
+        self.last_summary = -math.inf
         self.head_timeout_error = RequestTimeout(
             f"request head not received within {limits.header_timeout:g} s"
         )
@@ -247,6 +248,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.waiting_for = NOTHING
         if self.waiting_in is not None:
             self.stop_waiting()
+            if self.cycle.response_complete and not self.pipeline:
+                # Answered before its body was in (a 413, say): each read of the rest of the
+                # body cancelled uvicorn's keep-alive timer, and nothing else arms it again.
+                self.timeout_keep_alive_task = self.loop.call_later(
+                    self.timeout_keep_alive, self.timeout_keep_alive_handler
+                )
         HttpToolsProtocol.on_message_complete(self)
 
     def send_400_response(self, msg: str) -> None:
