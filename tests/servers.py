@@ -2,6 +2,7 @@
 real server: durability across kill -9, concurrency across processes, the CLI."""
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -22,10 +23,21 @@ class Server:
     """One ``vodwatch serve`` in its own process group (so kill -9 takes its workers too)."""
 
     def __init__(
-        self, database_url: str, log_dir: Path, *, workers: int = 1, extra: tuple[str, ...] = ()
+        self,
+        database_url: str,
+        log_dir: Path,
+        *,
+        workers: int = 1,
+        extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        open_files: tuple[int, int] | None = None,
     ) -> None:
+        """``env`` adds to the environment; ``open_files`` is the (soft, hard) RLIMIT_NOFILE
+        the server starts with."""
         self.database_url = database_url
         self.extra = extra
+        self.env = env or {}
+        self.open_files = open_files
         self.log_dir = log_dir
         self.workers = workers
         self.port = free_port()
@@ -55,7 +67,8 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+                preexec_fn=self._limit_open_files if self.open_files else None,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -69,6 +82,10 @@ class Server:
             time.sleep(0.1)
         self.kill()
         raise RuntimeError(f"server did not start in {timeout} s: {self.log_text()}")
+
+    def _limit_open_files(self) -> None:
+        assert self.open_files is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, self.open_files)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -19,6 +19,13 @@ class VodwatchError(Exception):
         self.retry_after = retry_after  # seconds, sent as Retry-After: when to try again
 
 
+class MalformedRequest(VodwatchError):
+    """The bytes received are not an HTTP/1.1 request (answered before any route runs)."""
+
+    status = 400
+    code = 40000
+
+
 class MissingAuth(VodwatchError):
     """Auth headers or the playback token are missing or malformed."""
 
@@ -79,6 +86,14 @@ class MethodNotAllowed(VodwatchError):
     code = 40500
 
 
+class RequestTimeout(VodwatchError):
+    """The request head or body did not arrive in time (``vodwatch serve --header-timeout``,
+    ``--body-timeout``)."""
+
+    status = 408
+    code = 40800
+
+
 class PayloadTooLarge(VodwatchError):
     status = 413
     code = 41300
@@ -109,3 +124,8 @@ class Unavailable(VodwatchError):
 
     status = 503
     code = 50300
+
+
+class TooManyConnections(Unavailable):
+    """The worker holds its cap of connections (``--max-connections``) and none could be let
+    go for this one."""

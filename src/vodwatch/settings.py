@@ -151,6 +151,27 @@ class ServiceSettings:
         Rate.parse,
         "Beacons one playback token may send (e.g. 600/minute), bursts included.",
     )
+    header_timeout: float = _setting(
+        10.0,
+        "VODWATCH_HEADER_TIMEOUT",
+        _seconds,
+        "Close a connection that has not sent a whole request head within this many seconds "
+        "(answered 408), on each request of a keep-alive connection too.",
+    )
+    body_timeout: float = _setting(
+        30.0,
+        "VODWATCH_BODY_TIMEOUT",
+        _seconds,
+        "Close a connection whose whole request body has not arrived this many seconds after "
+        "its head (answered 408; nothing is stored).",
+    )
+    max_connections: int = _setting(
+        1000,
+        "VODWATCH_MAX_CONNECTIONS",
+        _count,
+        "Open connections per worker; beyond it, those waiting longest for a request head are "
+        "closed first, else the newcomer is answered 503.",
+    )
     public_url: str = _setting(
         "",
         "VODWATCH_PUBLIC_URL",
@@ -175,6 +196,29 @@ class ServiceSettings:
             except ValueError as error:
                 raise ValueError(f"{env}: {error}") from None
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What a worker allows one connection (see ``vodwatch.api.connections``)."""
+
+    header_timeout: float = 10.0  # seconds for a whole request head
+    body_timeout: float = 30.0  # seconds for a whole body, from the head's end
+    max_connections: int = 1000  # open connections per worker
+
+    def __post_init__(self) -> None:
+        if not (self.header_timeout > 0 and self.body_timeout > 0 and self.max_connections > 0):
+            raise ValueError(f"connection limits must be positive: {self}")
+
+
+def connection_limits_from_environment() -> ConnectionLimits:
+    """The ``ServiceSettings`` that concern connections; ``ValueError`` for a bad value."""
+    settings = ServiceSettings.from_environment()
+    return ConnectionLimits(
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=settings.max_connections,
+    )
 
 
 def setting_help() -> list[tuple[str, str, str, str]]:

@@ -34,10 +34,15 @@ def success(data: Any, status_code: int = 200, headers: dict[str, str] | None = 
     return JSONBody({"result": 0, "msg": SUCCESS_MESSAGE, "data": data}, status_code, headers)
 
 
+def error_fields(error: VodwatchError) -> dict[str, Any]:
+    """The error shape, for the one handler and for answers written below the app."""
+    return {"result": error.code, "msg": error.message}
+
+
 def error_response(error: VodwatchError, headers: dict[str, str] | None = None) -> JSONBody:
     if error.retry_after is not None:
         headers = {**(headers or {}), "Retry-After": str(error.retry_after)}
-    return JSONBody({"result": error.code, "msg": error.message}, error.status, headers)
+    return JSONBody(error_fields(error), error.status, headers)
 
 
 async def handle_vodwatch_error(_request: Request, error: Exception) -> Response:

@@ -25,6 +25,7 @@ from vodwatch.settings import (
     KEY_FILE_ENV,
     POOL_SIZE_ENV,
     ServiceSettings,
+    connection_limits_from_environment,
     setting_help,
 )
 from vodwatch.store.database import Database, describe_url
@@ -156,10 +157,23 @@ def run_workers(
     forwarded_allow_ips: str = "127.0.0.1",
 ) -> None:
     """Serve the app that ``factory`` ("module:function") builds, in ``workers`` processes
-    (0: one per core), until interrupted. The benchmarks' floor server runs through here too."""
+    (0: one per core), until interrupted. The benchmarks' floor server runs through here too.
+
+    Every worker runs ``GuardedHttpProtocol`` (httptools, with the connection limits of the
+    environment), never uvicorn's pure-Python h11 fallback."""
+    try:
+        from vodwatch.api.connections import GuardedHttpProtocol, raise_open_file_limit
+    except ImportError as error:  # httptools is a dependency; a broken install lacks it
+        raise click.ClickException(f"cannot load the HTTP protocol (httptools): {error}") from None
+    try:
+        connection_limits_from_environment()  # each worker reads them, once
+    except ValueError as error:
+        raise click.ClickException(f"bad connection limits: {error}") from None
+    raise_open_file_limit()
     uvicorn.run(
         factory,
         factory=True,
+        http=GuardedHttpProtocol,
         host=host,
         port=port,
         workers=workers or os.cpu_count() or 1,
