@@ -122,11 +122,11 @@ def test_an_exception_outside_the_store_does_not_kill_the_writer(
     real_store = writer._store
     calls = []
 
-    def broken_once(group: Any) -> None:
+    def broken_once(group: Any, locked: Any) -> None:
         calls.append(len(group))
         if len(calls) == 1:
             raise KeyError("something no one expected")
-        real_store(group)
+        real_store(group, locked)
 
     monkeypatch.setattr(writer, "_store", broken_once)
     try:

@@ -18,6 +18,7 @@ from vodwatch.store.database import Database
 from vodwatch.store.signed_requests import ReplayGuard
 
 MAX_BODY_BYTES = 1024 * 1024
+_AUTH_HEADERS = frozenset(name.encode("latin-1") for name in AUTH_HEADERS)
 
 
 @dataclass
@@ -58,9 +59,7 @@ async def read_incoming(request: Request, max_body: int = MAX_BODY_BYTES) -> Inc
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_body:
         raise PayloadTooLarge(f"request body is {declared} bytes; at most {max_body} bytes")
-    repeated = Counter(
-        name for name, _ in request.scope["headers"] if name.decode("latin-1") in AUTH_HEADERS
-    )
+    repeated = Counter(name for name, _ in request.scope["headers"] if name in _AUTH_HEADERS)
     for name, count in repeated.items():
         if count > 1:
             raise MissingAuth(f"header {name.decode('latin-1')} is given {count} times; once")

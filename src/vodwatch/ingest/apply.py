@@ -26,11 +26,11 @@ from vodwatch.store.visits import insert_visits, lock_visits, save_visits
 
 
 class KnownFacts:
-    """Asset claims this process has already stored: storing them again changes nothing
-    (claims only fill in what is missing, and nothing else changes them back), so ingest skips
-    those writes. Bounded.
+    """Asset claims and viewers this process has already stored: storing them again changes
+    nothing (claims only fill in what is missing, and nothing else changes them back; a
+    viewer's row, once there, stays), so ingest skips those writes. Bounded.
 
-    Viewer names are not remembered: another process may store a later name meanwhile, and
+    Viewer *names* are not remembered: another process may store a later name meanwhile, and
     only the database knows which is the latest (Alice through one worker, Bob through
     another, then Alice again must leave "Alice").
     """
@@ -68,9 +68,17 @@ def store_requests(
             for claim in _asset_claims(beacons)
             if known is None or ("asset", tenant_id, claim) not in known
         ]
+        # A name is written whenever a beacon carries one (only the database knows whether it
+        # is the latest); a viewer with no name needs its row to exist, once.
+        names = [
+            name
+            for name in _viewer_names(beacons, now_ms)
+            if name.user_name or known is None or ("viewer", tenant_id, name.user_id) not in known
+        ]
         register_assets(conn, tenant_id, claims, now_ms)
-        record_viewer_names(conn, tenant_id, _viewer_names(beacons, now_ms))
+        record_viewer_names(conn, tenant_id, names)
         facts += [("asset", tenant_id, claim) for claim in claims]
+        facts += [("viewer", tenant_id, name.user_id) for name in names]
     _write_visits(conn, applied)
     _write_viewer_videos(conn, applied)
     return applied.outcomes, facts

@@ -31,7 +31,7 @@ from vodwatch.errors import InternalError, Overloaded, Unavailable, VodwatchErro
 from vodwatch.ingest.apply import KnownFacts, store_requests
 from vodwatch.ingest.batch import IngestRequest, IngestResult, Outcome
 from vodwatch.ingest.health import WriteHealth
-from vodwatch.store.database import Database, describe_outage
+from vodwatch.store.database import Database, WriteLock, describe_outage
 
 log = logging.getLogger(__name__)
 MAX_GROUP_BEACONS = 5_000
@@ -91,19 +91,30 @@ class IngestWriter:
         pending = _Pending(request, loop, loop.create_future())
         self._ensure_started()
         self._queue.put(pending)
+        # A timer, not wait_for: no task per request on the hot path.
+        deadline = loop.call_later(self._deadline, self._give_up, pending)
         try:
-            outcome = await asyncio.wait_for(asyncio.shield(pending.future), self._deadline)
-        except TimeoutError:
-            pending.is_abandoned = True
-            self._release(pending)
-            raise Unavailable(
-                f"storage did not answer within {self._deadline:g} s; the beacons may not be "
-                "stored: sending them again is safe",
-                retry_after=1,
-            ) from None
+            outcome = await pending.future
+        finally:
+            deadline.cancel()
         if isinstance(outcome, VodwatchError):
             raise outcome
         return outcome
+
+    def _give_up(self, pending: _Pending) -> None:
+        """``pending``'s deadline passed (on its event loop): answer 503 now; if it is still
+        queued, it is dropped, never stored."""
+        if pending.future.done():
+            return
+        pending.is_abandoned = True
+        self._release(pending)
+        pending.future.set_result(
+            Unavailable(
+                f"storage did not answer within {self._deadline:g} s; the beacons may not be "
+                "stored: sending them again is safe",
+                retry_after=1,
+            )
+        )
 
     def close(self) -> None:
         """Store what is queued, then stop the thread."""
@@ -124,23 +135,50 @@ class IngestWriter:
 
     def _run(self) -> None:
         while True:
-            group, is_stopping = self._take_group()
-            if group:
-                try:
-                    self._store(group)
-                except BaseException as error:
-                    log.error("ingest writer: unexpected error; its group failed", exc_info=error)
-                    for pending in group:
-                        _answer(pending, InternalError("internal error; the log has details"))
+            first = self._queue.get()  # wait for work
+            if first is None:
+                return
+            group: list[_Pending] = []
+            is_stopping = False
+            try:
+                retry_after = self.health.retry_after()
+                if retry_after is not None:
+                    group, is_stopping = self._take_group(first)
+                    self._refuse(group, retry_after)
+                else:
+                    # The write lock first (SQLite's file; nothing to wait for on PostgreSQL),
+                    # then the group: what arrives while this waits joins it.
+                    locked = self._lock()
+                    if locked is not None:
+                        try:
+                            group, is_stopping = self._take_group(first)
+                            self._store(group, locked)
+                        finally:
+                            locked.release()
+                    else:
+                        group, is_stopping = self._take_group(first)
+                        self._refuse(group, self.health.wait_seconds() or 1)
+            except BaseException as error:
+                log.error("ingest writer: unexpected error; its group failed", exc_info=error)
+                failure = InternalError("internal error; the log has details")
+                _answer_all([(pending, failure) for pending in group or [first]])
             if is_stopping:
                 return
 
-    def _take_group(self) -> tuple[list[_Pending], bool]:
-        """The next group (waiting for its first request), and whether to stop after it."""
+    def _lock(self) -> WriteLock | None:
+        """The database's write lock, or None (an incident begun) when it cannot be taken."""
+        try:
+            return self._db.lock_writes()
+        except OSError as error:
+            self.health.failed(describe_outage(error) or "write lock", 1)
+            return None
+
+    def _take_group(self, first: _Pending) -> tuple[list[_Pending], bool]:
+        """``first`` and the requests waiting behind it, up to the group's bound; and whether
+        to stop after it."""
         group: list[_Pending] = []
         size = 0
-        first = self._queue.get()
-        candidates = [first]
+        candidates: list[_Pending | None] = [first]
         while True:
             for pending in candidates:
                 if pending is None:
@@ -164,15 +202,17 @@ class IngestWriter:
                 pending.is_queued = False
                 self._queued_beacons -= len(pending.request.beacons)
 
-    def _store(self, group: list[_Pending]) -> None:
+    def _store(self, group: list[_Pending], locked: WriteLock) -> None:
+        if not group:
+            return
         retry_after = self.health.retry_after()
-        if retry_after is not None:
+        if retry_after is not None:  # (a half of a group that hit an outage)
             self._refuse(group, retry_after)
             return
         requests = [pending.request for pending in group]
         try:
             outcomes, facts = self._db.run_write(
-                lambda conn: store_requests(conn, requests, self._known)
+                lambda conn: store_requests(conn, requests, self._known), locked=locked
             )
         except Exception as error:
             cause = describe_outage(error)
@@ -181,34 +221,37 @@ class IngestWriter:
             elif len(group) > 1:
                 # One request the database refused: halves, until it is alone.
                 middle = len(group) // 2
-                self._store(group[:middle])
-                self._store(group[middle:])
+                self._store(group[:middle], locked)
+                self._store(group[middle:], locked)
             else:
                 log.error("ingest failed", exc_info=error)
-                _answer(group[0], InternalError("internal error; the log has details"))
+                _answer_all([(group[0], InternalError("internal error; the log has details"))])
             return
         self.transactions += 1
         self.health.succeeded()
         self._known.remember(facts)
-        for pending, outcome in zip(group, outcomes, strict=True):
-            _answer(pending, outcome)
+        _answer_all(list(zip(group, outcomes, strict=True)))
 
     def _refuse(self, group: list[_Pending], retry_after: int) -> None:
         incident = self.health.incident
         cause = incident.cause if incident is not None else "database unavailable"
-        for pending in group:
-            _answer(
-                pending,
-                Unavailable(f"cannot store now: {cause}; try again", retry_after=retry_after),
-            )
+        refusal = Unavailable(f"cannot store now: {cause}; try again", retry_after=retry_after)
+        _answer_all([(pending, refusal) for pending in group])
 
 
-def _answer(pending: _Pending, outcome: Outcome) -> None:
-    # RuntimeError: the event loop is gone (shutdown), nobody waits for the answer.
-    with contextlib.suppress(RuntimeError):
-        pending.loop.call_soon_threadsafe(_settle, pending.future, outcome)
+def _answer_all(answers: list[tuple[_Pending, Outcome]]) -> None:
+    """Settle each request's future on its own event loop: one wake-up per loop, not one
+    per request."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, Outcome]]] = {}
+    for pending, outcome in answers:
+        by_loop.setdefault(pending.loop, []).append((pending, outcome))
+    for loop, settled in by_loop.items():
+        # RuntimeError: the event loop is gone (shutdown), nobody waits for the answer.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, settled)
 
 
-def _settle(future: "asyncio.Future[Outcome]", outcome: Outcome) -> None:
-    if not future.done():  # the client may have gone away
-        future.set_result(outcome)
+def _settle(answers: list[tuple[_Pending, Outcome]]) -> None:
+    for pending, outcome in answers:
+        if not pending.future.done():  # the deadline may have passed, the client gone away
+            pending.future.set_result(outcome)
