@@ -14,6 +14,7 @@ from vodwatch.intervals import (
     normalize,
     partition,
     union,
+    union_gain,
     union_into,
 )
 
@@ -97,6 +98,16 @@ def test_partition_splits_claims_by_membership_keeping_labels(intervals, inside)
 def test_union_into_is_union(a, b):
     normal_a = normalize(a)
     assert union_into(normal_a, normalize(b)) == runs(model(a) | model(b))
+    assert normal_a == normalize(a)  # not changed in place
+
+
+@given(interval_lists, st.one_of(st.lists(pairs, max_size=1), st.lists(pairs, max_size=40)))
+def test_union_gain_is_union_and_what_it_adds(a, b):
+    # One range (the usual beacon) takes a shortcut: covered apart, as are many ranges.
+    normal_a = normalize(a)
+    merged, gained = union_gain(normal_a, normalize(b))
+    assert merged == runs(model(a) | model(b))
+    assert gained == len(model(b) - model(a))
     assert normal_a == normalize(a)  # not changed in place
 
 

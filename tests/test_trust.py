@@ -1,6 +1,7 @@
 """What an attacker with a playback token, or with a copy of a signed request, tried (issue 8),
 each as it was reported, on both backends: none of it works any more."""
 
+import dataclasses
 import json
 import time
 from typing import Any
@@ -10,7 +11,7 @@ from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from tests.conftest import FakeClock, add_tenant, client_for
-from tests.helpers import raw_post, report_rows, stalling_beacons
+from tests.helpers import raw_post, report_rows, server_beacon, snapshot, stalling_beacons
 from vodwatch.api.app import create_app
 from vodwatch.beacon.bounds import CLOCK_SLACK_MS, MAX_PLAYBACK_RATE
 from vodwatch.beacon.model import parse_beacons
@@ -326,3 +327,49 @@ def test_a_full_disk_is_a_503_naming_it_in_healthz_too(
     assert health.status_code == 503
     assert "disk full" in health.json()["msg"]
     assert int(health.headers["Retry-After"]) >= 1
+
+
+def test_a_signed_beacon_batch_is_stored_once(
+    http: TestClient, client: VodwatchClient, db: Database
+):
+    """A server's batch sent again byte for byte: 40004, and nothing changes."""
+    body = json.dumps(
+        [
+            server_beacon(
+                "replayed-batch-session", 1, asset_id=ASSET, segments=[[0, 5]], played_ms=5000
+            )
+        ]
+    ).encode()
+    headers = client.signed_headers("POST", "/vod/webapi/beacon", [], body)
+    first = http.post("/vod/webapi/beacon", content=body, headers=headers)
+    assert first.json()["data"]["statuses"] == ["accepted"]
+    before = snapshot(db)
+    again = http.post("/vod/webapi/beacon", content=body, headers=headers)
+    assert (again.status_code, again.json()["result"]) == (401, 40004)
+    assert snapshot(db) == before
+
+
+def test_two_copies_in_one_group_are_one_request(db: Database, tenant: Tenant):
+    """Copies of one signed batch that reach the writer together: one is stored, the other
+    refused, in the same transaction."""
+    import asyncio
+
+    from tests.test_writer import beacon_request, run, stored_beacons
+    from vodwatch.errors import ReplayedRequest
+    from vodwatch.ingest.writer import IngestWriter
+    from vodwatch.signing import Signature
+
+    signature = Signature.of(tenant.tenant_id, int(time.time()), "c2lnbmVkIG9uY2U=")
+    request = beacon_request(tenant.tenant_id, "copied-session", 1)
+    copies = [dataclasses.replace(request, signature=signature) for _ in range(3)]
+    writer = IngestWriter(db)
+
+    async def send() -> list[Any]:
+        return await asyncio.gather(*map(writer.submit, copies), return_exceptions=True)
+
+    try:
+        answers = run(send())
+    finally:
+        writer.close()
+    assert sum(isinstance(answer, ReplayedRequest) for answer in answers) == 2
+    assert stored_beacons(db) == 1

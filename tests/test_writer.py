@@ -90,10 +90,10 @@ def test_an_exception_in_a_group_fails_only_its_culprit_and_the_writer_goes_on(
     tenant = add_tenant(db)
     store = store_requests
 
-    def store_unless_poisoned(conn: Any, requests: Any, known: Any = None) -> Any:
+    def store_unless_poisoned(conn: Any, requests: Any, *args: Any) -> Any:
         if any(r.beacons[0].session_id == "session-poison" for r in requests):
             raise RuntimeError("a bug")
-        return store(conn, requests, known)
+        return store(conn, requests, *args)
 
     monkeypatch.setattr(writer_module, "store_requests", store_unless_poisoned)
     writer = IngestWriter(db)
@@ -147,9 +147,9 @@ def test_a_full_queue_answers_at_once_and_a_deadline_ends_every_wait(
     stuck = threading.Event()
     store = store_requests
 
-    def slow_store(conn: Any, requests: Any, known: Any = None) -> Any:
+    def slow_store(conn: Any, requests: Any, *args: Any) -> Any:
         stuck.wait(30)
-        return store(conn, requests, known)
+        return store(conn, requests, *args)
 
     monkeypatch.setattr(writer_module, "store_requests", slow_store)
     writer = IngestWriter(db, max_queued_beacons=5, deadline_seconds=0.5)

@@ -76,14 +76,13 @@ class RateLimiter:
             return None
 
     def blocked_for(self, key: str) -> int | None:
-        """Whole seconds until ``key`` may spend 1 again, or None when it may now."""
-        now = self._clock()
-        with self._lock:
-            full_at = self._full_at.get(key)
-            if full_at is None:
-                return None
-            wait = full_at + self._interval - self.rate.period_seconds - now
-            return max(1, math.ceil(wait)) if wait > 1e-9 else None
+        """Whole seconds until ``key`` may spend 1 again, or None when it may now. Reads
+        without the lock (one dict lookup is atomic): it runs for every request."""
+        full_at = self._full_at.get(key)
+        if full_at is None:
+            return None
+        wait = full_at + self._interval - self.rate.period_seconds - self._clock()
+        return max(1, math.ceil(wait)) if wait > 1e-9 else None
 
     def _forget_idle(self, now: float) -> None:
         self._full_at = {key: at for key, at in self._full_at.items() if at > now}

@@ -8,9 +8,24 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
+from dataclasses import dataclass
 from urllib.parse import quote, unquote_plus
 
 TIMESTAMP_WINDOW_SECONDS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """One signed request, as recorded to accept it once: its tenant, its ``Tk-token`` and
+    when its ``Timestamp`` leaves the window (unix ms)."""
+
+    tenant_id: int
+    token: str
+    expires_at_ms: int
+
+    @classmethod
+    def of(cls, tenant_id: int, timestamp: int, token: str) -> "Signature":
+        return cls(tenant_id, token, (timestamp + TIMESTAMP_WINDOW_SECONDS + 1) * 1000)
 
 
 def encode_component(text: str) -> str:

@@ -12,17 +12,18 @@ from vodwatch.errors import (
     InvalidCredentials,
     InvalidParameter,
     MissingAuth,
-    ReplayedRequest,
     StaleTimestamp,
     TooManyRequests,
     VodwatchError,
 )
+from vodwatch.ingest.apply import REPLAYED
 from vodwatch.origins import is_origin_allowed
 from vodwatch.playback_token import PlaybackClaims, is_unexpired, verify_playback_token
 from vodwatch.rate_limits import RateLimiter
 from vodwatch.settings import ServiceSettings
 from vodwatch.signing import (
     TIMESTAMP_WINDOW_SECONDS,
+    Signature,
     is_signature_valid,
     is_timestamp_fresh,
     sign_request,
@@ -226,32 +227,30 @@ class Authenticator:
         self._beacons_by_token = RateLimiter(settings.beacons_per_token)
 
     def server(self, incoming: Incoming, now: float, *, cached_only: bool = False) -> Tenant:
-        """Authenticate a signed request, without recording it (see ``claim_once``)."""
+        """Authenticate a signed request, without recording it: a request that writes records
+        its ``signature`` in its own transaction, one that reads calls ``claim_read``."""
         self._check_address(incoming.client)
         try:
             return authenticate_server(incoming, self.directory, now, cached_only=cached_only)
         except (MissingAuth, StaleTimestamp, InvalidCredentials) as error:
             raise self._failed(incoming.client, incoming.headers.get("tk-authkey"), error) from None
 
-    def signed(self, incoming: Incoming, now: float) -> Tenant:
-        """Authenticate a signed request and record it; blocks on the database."""
-        tenant = self.server(incoming, now)
-        self.claim_once(tenant, incoming, now)
-        return tenant
+    @staticmethod
+    def signature(tenant: Tenant, incoming: Incoming) -> Signature:
+        """What records an authenticated signed request (to accept it once)."""
+        return Signature.of(
+            tenant.tenant_id, int(incoming.headers["timestamp"]), incoming.headers["tk-token"]
+        )
 
-    def claim_once(self, tenant: Tenant, incoming: Incoming, now: float) -> None:
-        """Record an authenticated signed request; ``ReplayedRequest`` if it was seen before.
-        Blocks on the database: call it off the event loop."""
-        timestamp = int(incoming.headers["timestamp"])
-        expires_at_ms = (timestamp + TIMESTAMP_WINDOW_SECONDS + 1) * 1000
-        if not self._replay.claim(
-            tenant.tenant_id, incoming.headers["tk-token"], expires_at_ms, int(now * 1000)
-        ):
-            error = ReplayedRequest(
-                "this signed request was accepted before (same Tk-authkey, Timestamp and "
-                "Tk-token): a request is accepted once; sign each anew"
-            )
-            raise self._failed(incoming.client, tenant.authkey, error)
+    def claim_read(self, tenant: Tenant, incoming: Incoming, now: float) -> None:
+        """Record an authenticated signed request that only reads; ``ReplayedRequest`` (or 429
+        past the failure limits) when it was recorded before. Blocks on the database."""
+        if not self._replay.claim(self.signature(tenant, incoming), int(now * 1000)):
+            raise self.replayed(incoming, tenant, REPLAYED)
+
+    def replayed(self, incoming: Incoming, tenant: Tenant, error: VodwatchError) -> VodwatchError:
+        """A replay counts as a failed authentication: the error to answer with."""
+        return self._failed(incoming.client, tenant.authkey, error)
 
     def player(
         self, token: str, client: str, now: float, *, cached_only: bool = False

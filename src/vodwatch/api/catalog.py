@@ -13,7 +13,9 @@ from vodwatch.api.responses import success
 from vodwatch.beacon.model import MAX_MEDIA_SECONDS
 from vodwatch.errors import InvalidParameter, NotFound
 from vodwatch.formats import format_duration, seconds_to_ms
+from vodwatch.ingest.apply import REPLAYED
 from vodwatch.store.catalog import Asset, get_asset, put_asset
+from vodwatch.store.signed_requests import find_claimed, record_claims
 from vodwatch.validation import require_identifier, require_number, require_text
 
 router = APIRouter()
@@ -99,7 +101,7 @@ async def get_media(request: Request) -> Response:
 
 
 def save_media(services: Services, incoming: Incoming, asset_id: str) -> tuple[Asset, bool]:
-    tenant = services.auth.signed(incoming, services.clock())
+    tenant = services.auth.server(incoming, services.clock())
     asset_id = require_identifier("assetId", asset_id)
     body = parse_json(incoming.body)
     if not isinstance(body, dict):
@@ -117,15 +119,24 @@ def save_media(services: Services, incoming: Incoming, asset_id: str) -> tuple[A
     duration_ms = seconds_to_ms(duration)
     now_ms = services.now_ms()
 
+    signature = services.auth.signature(tenant, incoming)
+
     def write(conn: Any) -> bool:
-        return put_asset(conn, tenant.tenant_id, asset_id, title, duration_ms, now_ms)
+        # Accepted once: the change and its record are stored together, or neither is.
+        if find_claimed(conn, [signature]):
+            raise services.auth.replayed(incoming, tenant, REPLAYED)
+        is_new = put_asset(conn, tenant.tenant_id, asset_id, title, duration_ms, now_ms)
+        record_claims(conn, [signature])
+        return is_new
 
     is_new = services.db.run_write(write)
     return Asset(asset_id, title, duration_ms, True), is_new
 
 
 def find_media(services: Services, incoming: Incoming, asset_id: str) -> Asset:
-    tenant = services.auth.signed(incoming, services.clock())
+    now = services.clock()
+    tenant = services.auth.server(incoming, now)
+    services.auth.claim_read(tenant, incoming, now)
     with services.db.read() as conn:
         asset = get_asset(conn, tenant.tenant_id, asset_id)
     if asset is None:

@@ -108,10 +108,12 @@ async def get_watch_report(request: Request) -> Response:
 
 
 def answer_report(services: Services, incoming: Incoming) -> dict[str, Any]:
-    tenant = services.auth.signed(incoming, services.clock())
+    now = services.clock()
+    tenant = services.auth.server(incoming, now)
     body = parse_json(incoming.body) if incoming.body.strip() else None
     if body is not None and not isinstance(body, dict):
         raise InvalidParameter("body must be a JSON object of report parameters")
     query = parse_report_query(incoming.query, body)
+    services.auth.claim_read(tenant, incoming, now)
     with services.db.read() as conn:
         return build_report(conn, tenant.tenant_id, query)

@@ -12,17 +12,29 @@ from collections.abc import Hashable, Iterable, Sequence
 from sqlalchemy import Connection
 
 from vodwatch.beacon.model import Beacon
+from vodwatch.errors import ReplayedRequest
 from vodwatch.ingest.batch import AppliedGroup, IngestRequest, IngestResult, Outcome, VisitKey
 from vodwatch.ingest.batch import apply_requests as apply_to_visits
 from vodwatch.ingest.viewer_videos import PairKey, ViewerVideo
 from vodwatch.ingest.visit import Visit
 from vodwatch.store.catalog import AssetClaim, ViewerName, record_viewer_names, register_assets
+from vodwatch.store.signed_requests import (
+    PurgeSchedule,
+    find_claimed,
+    purge_claims,
+    record_claims,
+)
 from vodwatch.store.viewer_videos import (
     lock_viewer_videos,
     recount_latest_start,
     save_viewer_videos,
 )
 from vodwatch.store.visits import insert_visits, lock_visits, save_visits
+
+REPLAYED = ReplayedRequest(
+    "this signed request was accepted before (same Tk-authkey, Timestamp and Tk-token): a "
+    "request is accepted once; sign each anew"
+)
 
 
 class KnownFacts:
@@ -49,18 +61,34 @@ class KnownFacts:
 
 
 def store_requests(
-    conn: Connection, requests: Sequence[IngestRequest], known: KnownFacts | None = None
+    conn: Connection,
+    requests: Sequence[IngestRequest],
+    known: KnownFacts | None = None,
+    purges: PurgeSchedule | None = None,
 ) -> tuple[list[Outcome], list[Hashable]]:
     """Apply ``requests`` in order; their outcomes, and the facts ``known`` may remember once
-    the transaction has committed."""
+    the transaction has committed. A signed request accepted before is refused
+    (``ReplayedRequest``); the signatures of the others that succeed are recorded in this
+    transaction, with their beacons."""
+    signatures = [r.signature for r in requests if r.signature is not None]
+    seen = find_claimed(conn, signatures) if signatures else set()
+    is_replayed: list[bool] = []  # per request: recorded before, or a copy of one before it
+    for request in requests:
+        is_replayed.append(request.signature is not None and request.signature in seen)
+        if request.signature is not None:
+            seen.add(request.signature)
+    runnable = [r for r, replayed in zip(requests, is_replayed, strict=True) if not replayed]
     # Visits first, then pairs, each in key order: every writer locks in this order.
-    stored_visits = _lock_visits(conn, requests)
-    applied = apply_to_visits(stored_visits, _lock_pairs(conn, requests), requests)
+    stored_visits = _lock_visits(conn, runnable)
+    applied = apply_to_visits(stored_visits, _lock_pairs(conn, runnable), runnable)
     succeeded = [
         request
-        for request, outcome in zip(requests, applied.outcomes, strict=True)
+        for request, outcome in zip(runnable, applied.outcomes, strict=True)
         if isinstance(outcome, IngestResult)
     ]
+    record_claims(conn, [r.signature for r in succeeded if r.signature is not None])
+    for tenant_id in (purges or PurgeSchedule()).due(s.tenant_id for s in signatures):
+        purge_claims(conn, tenant_id, max(r.now_ms for r in requests))
     facts: list[Hashable] = []
     for tenant_id, (beacons, now_ms) in _beacons_by_tenant(succeeded).items():
         claims = [
@@ -81,7 +109,8 @@ def store_requests(
         facts += [("viewer", tenant_id, name.user_id) for name in names]
     _write_visits(conn, applied)
     _write_viewer_videos(conn, applied)
-    return applied.outcomes, facts
+    outcomes = iter(applied.outcomes)
+    return [REPLAYED if replayed else next(outcomes) for replayed in is_replayed], facts
 
 
 def _lock_visits(conn: Connection, requests: Sequence[IngestRequest]) -> dict[VisitKey, Visit]:

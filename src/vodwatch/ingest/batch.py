@@ -13,6 +13,7 @@ from vodwatch.beacon.model import Beacon
 from vodwatch.errors import VodwatchError
 from vodwatch.ingest.viewer_videos import PairKey, ViewerVideo, start_pair
 from vodwatch.ingest.visit import Visit, apply_beacon, copy_visit, start_visit
+from vodwatch.signing import Signature
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -25,6 +26,7 @@ class IngestRequest:
     beacons: Sequence[Beacon]
     now_ms: int  # server time the request arrived
     is_trusted: bool  # server beacons (Tk headers): not bounded by the clock
+    signature: Signature | None = None  # server beacons: accepted once (replay protection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,8 @@ class _Group:
         self.pairs_before: dict[PairKey, ViewerVideo | None] = {}
         self.pairs_after: dict[PairKey, ViewerVideo] = {}
         self.to_recount: set[PairKey] = set()
+        # Each visit and pair the current request touched as it was before (None: not in
+        # ``after`` before it, so undoing removes it from there).
         self._undo: dict[VisitKey, Visit | None] = {}
         self._undo_pairs: dict[PairKey, ViewerVideo | None] = {}
         self._recount: set[PairKey] = set()
@@ -129,17 +133,13 @@ class _Group:
     def undo(self) -> None:
         """The current request failed: back to how the requests before it left things."""
         for key, previous in self._undo.items():
-            if previous is None:
+            if previous is None:  # first touched by this request: copied from stored again
                 del self.after[key]
-                if self.before[key] is None:
-                    del self.before[key]
             else:
                 self.after[key] = previous
         for pair_key, previous_pair in self._undo_pairs.items():
             if previous_pair is None:
                 del self.pairs_after[pair_key]
-                if self.pairs_before[pair_key] is None:
-                    del self.pairs_before[pair_key]
             else:
                 self.pairs_after[pair_key] = previous_pair
 
@@ -147,11 +147,12 @@ class _Group:
         """The visit ``beacon`` goes to, and whether this beacon opens it."""
         visit = self.after.get(key)
         if visit is not None:
-            self._undo.setdefault(key, copy_visit(visit))
+            if key not in self._undo:
+                self._undo[key] = copy_visit(visit)
             return visit, False
-        found = self._stored.get(key)
+        found = self._stored.get(key)  # copied before any change, never changed itself
         self.before.setdefault(key, found)
-        self._undo.setdefault(key, None if found is None else copy_visit(found))
+        self._undo.setdefault(key, None)
         visit = start_visit(beacon, now_ms) if found is None else copy_visit(found)
         self.after[key] = visit
         return visit, found is None
@@ -159,11 +160,12 @@ class _Group:
     def _pair(self, key: PairKey, visit: Visit, now_ms: int) -> ViewerVideo:
         pair = self.pairs_after.get(key)
         if pair is not None:
-            self._undo_pairs.setdefault(key, pair.copy())
+            if key not in self._undo_pairs:
+                self._undo_pairs[key] = pair.copy()
             return pair
         found = self._stored_pairs.get(key)
         self.pairs_before.setdefault(key, found)
-        self._undo_pairs.setdefault(key, None if found is None else found.copy())
+        self._undo_pairs.setdefault(key, None)
         pair = start_pair(key, visit.started_at_ms, now_ms) if found is None else found.copy()
         self.pairs_after[key] = pair
         return pair

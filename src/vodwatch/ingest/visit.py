@@ -11,7 +11,7 @@ from vodwatch.beacon.bounds import Clocks, bound_new_coverage, bound_watch_ms
 from vodwatch.beacon.model import Beacon
 from vodwatch.errors import InvalidParameter
 from vodwatch.ingest.viewer_videos import ViewerVideo
-from vodwatch.intervals import IntervalSet, contains, measure, normalize, partition, union_into
+from vodwatch.intervals import IntervalSet, contains, normalize, union_gain, union_into
 
 # What one visit and one viewer-and-video pair may hold, so that no stored row grows without
 # bound and every beacon costs the writer a few milliseconds at most. Honest viewing stays far
@@ -89,10 +89,7 @@ def apply_beacon(
         return False
     if is_trusted:
         watch_ms = beacon.played_ms
-        _, fresh = partition(
-            [(start, end, 0) for start, end in normalize(beacon.segments)], visit.coverage
-        )
-        added = [(start, end) for start, end, _ in fresh]
+        added = normalize(beacon.segments)  # the part already covered changes nothing
         if beacon.started_at_ms is not None:
             visit.started_at_ms = min(visit.started_at_ms, beacon.started_at_ms)
     else:
@@ -124,9 +121,10 @@ def apply_beacon(
     visit.watch_ms += watch_ms
     pair.watch_ms += watch_ms
     if added:
-        visit.coverage = union_into(visit.coverage, added)
-        visit.covered_ms += measure(added)
-        pair.coverage = union_into(pair.coverage, added)
+        visit.coverage, gained = union_gain(visit.coverage, added)
+        if gained:  # else all of it was in the visit's coverage, so in the pair's
+            visit.covered_ms += gained
+            pair.coverage = union_into(pair.coverage, added)
     visit.seqs = union_into(visit.seqs, [(beacon.seq, beacon.seq + 1)])
     visit.beacon_count += 1
     visit.last_seen_at_ms = max(visit.last_seen_at_ms, now_ms)

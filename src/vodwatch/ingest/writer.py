@@ -32,6 +32,7 @@ from vodwatch.ingest.apply import KnownFacts, store_requests
 from vodwatch.ingest.batch import IngestRequest, IngestResult, Outcome
 from vodwatch.ingest.health import WriteHealth
 from vodwatch.store.database import Database, WriteLock, describe_outage
+from vodwatch.store.signed_requests import PurgeSchedule
 
 log = logging.getLogger(__name__)
 MAX_GROUP_BEACONS = 5_000
@@ -67,6 +68,7 @@ class IngestWriter:
         self._queued_beacons = 0
         self._count_lock = threading.Lock()
         self._known = KnownFacts()
+        self._purges = PurgeSchedule()
         self.transactions = 0  # committed groups, for tests and curious operators
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -212,7 +214,8 @@ class IngestWriter:
         requests = [pending.request for pending in group]
         try:
             outcomes, facts = self._db.run_write(
-                lambda conn: store_requests(conn, requests, self._known), locked=locked
+                lambda conn: store_requests(conn, requests, self._known, self._purges),
+                locked=locked,
             )
         except Exception as error:
             cause = describe_outage(error)

@@ -132,3 +132,18 @@ Index(
     viewer_videos.c.asset_id,
     viewer_videos.c.latest_started_at_ms,
 )
+
+# Signed requests accepted, each until its Timestamp leaves the window (store.signed_requests):
+# a copy sent again is refused. Keyed by tenant like the rest; purged per tenant.
+signed_requests = Table(
+    "signed_requests",
+    metadata,
+    Column("tenant_id", Integer, primary_key=True),
+    Column("token", String(64), primary_key=True),  # the Tk-token: base64 of 32 bytes
+    Column("expires_at_ms", BigInteger, nullable=False),
+)
+Index(
+    "ix_signed_requests_tenant_id_expires_at_ms",
+    signed_requests.c.tenant_id,
+    signed_requests.c.expires_at_ms,
+)

@@ -1,100 +1,84 @@
 """Signed requests seen, so that each is accepted once (replay protection, SPEC §5).
 
 A request signed with Tk headers is valid while its ``Timestamp`` is within the window around
-the server clock; without a record of what was seen, anyone who saw it pass (a proxy log, a
-shared network) could send it again in that window: a catalog change undone, a report read
-again. ``ReplayGuard.claim`` records its ``Tk-token`` (the signature, which covers the
-authkey, ``Timestamp``, method, path, query and body) until the window has passed, in the
-database that every process and server shares, and says whether it was new.
+the server clock; without a record of what was accepted, anyone who saw it pass (a proxy log,
+a shared network) could send it again in that window: a catalog change undone, a report read
+again. Its ``Tk-token`` (the signature, which covers the authkey, ``Timestamp``, method, path,
+query and body) is recorded in ``signed_requests`` until the window has passed, in the
+database every process and server shares:
 
-- PostgreSQL: table ``signed_requests`` (migration 0005), written without waiting for the
-  WAL flush (``synchronous_commit = off``): a record lost to a power cut lets one request of the
-  last moment be replayed, and costs every signed request nothing.
-- SQLite: the same table in a file of its own beside the database (``<file>-replay``), so that
-  recording a request never waits for the ingest writer's lock; written in WAL mode without
-  fsync at commit, so a process killed with -9 loses nothing (the operating system has it).
+- a request that writes records it **in its own transaction** (``find_claimed`` before,
+  ``record_claims`` after): a beacon batch or a catalog change is stored together with its
+  record, or neither is; a copy arriving at once in another process finds it, or loses the
+  race on the key and is tried again (``ConcurrentInsert``), then finds it;
+- a request that only reads records it with ``ReplayGuard.claim``, in a small transaction of
+  its own: on PostgreSQL in the same table, written without waiting for the WAL flush
+  (``synchronous_commit = off``: a record lost to a power cut lets one request of that last
+  moment be replayed, and costs reads nothing); on SQLite in a file of its own beside the
+  database (``<file>-replay``), so that a read never waits for the ingest writer, in WAL mode
+  without fsync at commit (a process killed with -9 loses nothing: the system has it).
+
+A token names its method, so the two places never hold the same request.
 """
 
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Engine,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    create_engine,
-    delete,
-    text,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, create_engine, delete, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from vodwatch.store.database import Database, sqlite_engine
+from vodwatch.signing import Signature
+from vodwatch.store.database import (
+    ConcurrentInsert,
+    Database,
+    WriteLock,
+    sqlite_engine,
+    upsert,
+)
+from vodwatch.store.schema import metadata, signed_requests
 
 PURGE_EVERY_SECONDS = 60.0
 
-replay_metadata = MetaData()
-signed_requests = Table(
-    "signed_requests",
-    replay_metadata,
-    Column("tenant_id", Integer, primary_key=True),
-    Column("token", String(64), primary_key=True),  # the Tk-token: base64 of 32 bytes
-    Column("expires_at_ms", BigInteger, nullable=False),
-)
-Index(
-    "ix_signed_requests_tenant_id_expires_at_ms",
-    signed_requests.c.tenant_id,
-    signed_requests.c.expires_at_ms,
-)
 
-
-class ReplayGuard:
-    """Thread-safe; blocks on the database, so call it off the event loop."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._engine = db.engine if not db.is_sqlite else _sqlite_replay_engine(db.url)
-        self._purged: dict[int, float] = {}  # tenant_id -> monotonic time of its last purge
-        self._lock = threading.Lock()
-
-    def claim(self, tenant_id: int, token: str, expires_at_ms: int, now_ms: int) -> bool:
-        """Record a signed request; False when it was recorded before (a replay)."""
-        insert = (postgresql if not self._db.is_sqlite else sqlite).insert(signed_requests)
-        statement = (
-            insert.values(tenant_id=tenant_id, token=token[:64], expires_at_ms=expires_at_ms)
-            .on_conflict_do_nothing()
-            .returning(signed_requests.c.tenant_id)
+def find_claimed(conn: Connection, signatures: Iterable[Signature]) -> set[Signature]:
+    """Those of ``signatures`` recorded before."""
+    wanted: dict[int, set[str]] = {}
+    for signature in signatures:
+        wanted.setdefault(signature.tenant_id, set()).add(signature.token)
+    found: set[tuple[int, str]] = set()
+    for tenant_id, tokens in wanted.items():
+        rows = conn.execute(
+            select(signed_requests.c.token).where(
+                signed_requests.c.tenant_id == tenant_id,
+                signed_requests.c.token.in_(sorted(tokens)),
+            )
         )
-        with self._engine.connect() as conn, conn.begin():
-            if not self._db.is_sqlite:
-                conn.execute(text("SET LOCAL synchronous_commit = off"))
-            is_new = conn.execute(statement).first() is not None
-            if self._is_purge_due(tenant_id):
-                _purge(conn, tenant_id, now_ms)
-        return is_new
-
-    def dispose(self) -> None:
-        if self._engine is not self._db.engine:
-            self._engine.dispose()
-
-    def _is_purge_due(self, tenant_id: int) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._purged.get(tenant_id, 0.0) < PURGE_EVERY_SECONDS:
-                return False
-            self._purged[tenant_id] = now
-            return True
+        found.update((tenant_id, token) for (token,) in rows)
+    return {s for s in signatures if (s.tenant_id, s.token) in found}
 
 
-def _purge(conn: Connection, tenant_id: int, now_ms: int) -> None:
+def record_claims(conn: Connection, signatures: Iterable[Signature]) -> None:
+    """Record ``signatures`` (found new by ``find_claimed`` in this transaction);
+    ``ConcurrentInsert`` when another transaction recorded one of them meanwhile."""
+    rows = [
+        {"tenant_id": s.tenant_id, "token": s.token, "expires_at_ms": s.expires_at_ms}
+        for s in sorted(set(signatures), key=lambda s: (s.tenant_id, s.token))
+    ]
+    if not rows:
+        return
+    inserted = conn.execute(
+        upsert(conn, signed_requests).on_conflict_do_nothing().returning(signed_requests.c.token),
+        rows,
+    ).all()
+    if len(inserted) != len(rows):
+        raise ConcurrentInsert("signed_requests")
+
+
+def purge_claims(conn: Connection, tenant_id: int, now_ms: int) -> None:
+    """Forget ``tenant_id``'s signed requests whose window has passed."""
     conn.execute(
         delete(signed_requests).where(
             signed_requests.c.tenant_id == tenant_id,
@@ -103,8 +87,66 @@ def _purge(conn: Connection, tenant_id: int, now_ms: int) -> None:
     )
 
 
+class PurgeSchedule:
+    """When each tenant's old records were last purged by this process: once a minute."""
+
+    def __init__(self) -> None:
+        self._purged: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def due(self, tenant_ids: Iterable[int]) -> list[int]:
+        now = time.monotonic()
+        with self._lock:
+            due = [
+                t for t in set(tenant_ids) if now - self._purged.get(t, 0.0) >= PURGE_EVERY_SECONDS
+            ]
+            for tenant_id in due:
+                self._purged[tenant_id] = now
+        return sorted(due)
+
+
+class ReplayGuard:
+    """Records the signed requests that only read. Thread-safe; blocks on the database, so
+    call it off the event loop."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._lock_path: Path | None = None
+        if db.is_sqlite:
+            self._engine = _sqlite_replay_engine(db.url)
+            path = replay_path(db.url)
+            # Writers of several processes queue on a lock file, as on the database's.
+            self._lock_path = None if path is None else Path(f"{path}-writelock")
+        else:
+            self._engine = db.engine
+        self._purges = PurgeSchedule()
+
+    def claim(self, signature: Signature, now_ms: int) -> bool:
+        """Record a signed request; False when it was recorded before (a replay)."""
+        locked = WriteLock(self._lock_path)
+        try:
+            with self._engine.connect() as conn, conn.begin():
+                if not self._db.is_sqlite:
+                    conn.execute(text("SET LOCAL synchronous_commit = off"))
+                if find_claimed(conn, [signature]):
+                    return False
+                try:
+                    record_claims(conn, [signature])
+                except ConcurrentInsert:
+                    return False  # another process recorded it this instant
+                for tenant_id in self._purges.due([signature.tenant_id]):
+                    purge_claims(conn, tenant_id, now_ms)
+            return True
+        finally:
+            locked.release()
+
+    def dispose(self) -> None:
+        if self._engine is not self._db.engine:
+            self._engine.dispose()
+
+
 def replay_path(database_url: str) -> Path | None:
-    """The SQLite file of the signed requests seen, beside the database (None in memory)."""
+    """The SQLite file of the signed reads seen, beside the database (None in memory)."""
     database = make_url(database_url).database
     if not database or database == ":memory:":
         return None
@@ -120,8 +162,8 @@ def _sqlite_replay_engine(database_url: str) -> Engine:
             f"sqlite:///{path}",
             pool_size=2,
             synchronous="NORMAL",
-            companions=("-wal", "-shm"),
+            companions=("-wal", "-shm", "-writelock"),
             is_always_immediate=True,
         )
-    replay_metadata.create_all(engine)
+    metadata.create_all(engine, tables=[signed_requests])
     return engine

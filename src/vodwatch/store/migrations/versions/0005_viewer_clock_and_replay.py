@@ -5,10 +5,10 @@ new coverage its player beacons have been credited, so that the clock bounds hol
 and video across sessions. Pairs stored before have no player clock yet: it starts at their next
 player beacon (their sessions were each bounded by their own clock).
 
-On PostgreSQL, ``signed_requests`` keeps each signed request (its ``Tk-token``) until its
-``Timestamp`` leaves the allowed window, so that a copy sent again is refused by every server
-sharing the database. On SQLite the same table lives in a file of its own beside the database
-(``<file>-replay``), so that recording a request never waits for the ingest writer.
+``signed_requests`` keeps each signed request (its ``Tk-token``) until its ``Timestamp``
+leaves the allowed window, so that a copy sent again is refused by every process and server
+sharing the database. (On SQLite, signed requests that only read are kept in a file of their
+own beside the database, ``<file>-replay``, so that a read never waits for the ingest writer.)
 
 Revision ID: 0005
 Revises: 0004
@@ -31,8 +31,6 @@ def upgrade() -> None:
         "viewer_videos",
         sa.Column("player_gain_ms", sa.BigInteger, nullable=False, server_default="0"),
     )
-    if op.get_bind().dialect.name != "postgresql":
-        return
     op.create_table(
         "signed_requests",
         sa.Column("tenant_id", sa.Integer, nullable=False),
