@@ -137,7 +137,12 @@ def http(db: Database, clock: FakeClock) -> Iterator[TestClient]:
 
 def client_for(http: TestClient, tenant: Tenant, clock: FakeClock) -> VodwatchClient:
     return VodwatchClient(
-        "http://testserver", tenant.authkey, tenant.secret, http=http, clock=clock
+        "http://testserver",
+        tenant.authkey,
+        tenant.secret,
+        http=http,
+        clock=clock,
+        sleep=clock.advance,
     )
 
 

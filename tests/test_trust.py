@@ -15,7 +15,7 @@ from tests.helpers import raw_post, report_rows, server_beacon, snapshot, stalli
 from vodwatch.api.app import create_app
 from vodwatch.beacon.bounds import CLOCK_SLACK_MS, MAX_PLAYBACK_RATE
 from vodwatch.beacon.model import parse_beacons
-from vodwatch.client import VodwatchAPIError, VodwatchClient
+from vodwatch.client import MAX_TIMESTAMP_LEAD_SECONDS, VodwatchAPIError, VodwatchClient
 from vodwatch.ingest.apply import store_requests
 from vodwatch.ingest.batch import IngestRequest
 from vodwatch.playback_token import PlaybackClaims
@@ -148,6 +148,25 @@ def test_the_client_never_sends_the_same_signature_twice(client: VodwatchClient)
     second, so none of them is taken for a replay."""
     for _ in range(5):
         assert client.watch_report(userId="nobody")["result"] == 0
+
+
+def test_the_client_waits_for_the_clock_when_every_second_it_may_use_is_spent(
+    client: VodwatchClient, http: TestClient, clock: FakeClock
+):
+    """More identical requests than seconds it may sign ahead (240): the client waits for the
+    next second rather than send a copy the service would refuse."""
+    started = clock()
+    path = "/vod/webapi/statistics/vod/watch"
+    signed = [
+        client.signed_headers("GET", path, [], b"") for _ in range(MAX_TIMESTAMP_LEAD_SECONDS + 2)
+    ]
+    assert len({headers["Tk-token"] for headers in signed}) == len(signed)
+    assert clock() == started + 1  # waited once, for one second
+    assert (
+        max(int(headers["Timestamp"]) for headers in signed) <= clock() + MAX_TIMESTAMP_LEAD_SECONDS
+    )
+    for headers in signed[-3:]:
+        assert http.get(path, headers=headers).json()["result"] == 0
 
 
 def test_replays_are_refused_by_every_process_sharing_the_database(

@@ -23,7 +23,9 @@ REPORT_PATH = "/vod/webapi/statistics/vod/watch"
 BEACON_PATH = "/vod/webapi/beacon"
 MEDIA_PATH = "/vod/webapi/media/"
 SIGNATURES_REMEMBERED = 10_000
-MAX_TIMESTAMP_LEAD_SECONDS = 60  # the service accepts Timestamps up to 300 s ahead
+# The service accepts Timestamps up to 300 s ahead of its clock: 60 s are left for the
+# two clocks to differ.
+MAX_TIMESTAMP_LEAD_SECONDS = 240
 
 
 class VodwatchAPIError(Exception):
@@ -49,11 +51,13 @@ class VodwatchClient:
         http: httpx2.Client | None = None,
         timeout: float = 30.0,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.authkey = authkey
         self.secret = secret
         self.clock = clock
+        self._sleep = sleep
         self._http = http or httpx2.Client(timeout=timeout)
         # Signatures sent lately: the service accepts each signed request once, so an
         # identical request in the same second is signed with the next second instead.
@@ -158,17 +162,25 @@ class VodwatchClient:
     ) -> dict[str, str]:
         """Tk headers for one request, never the same as an earlier request's: ``path`` as
         it goes on the wire (percent-encoded, as ``media_path`` makes it)."""
-        now = int(self.clock())
-        with self._sent_lock:
-            for timestamp in map(str, range(now, now + MAX_TIMESTAMP_LEAD_SECONDS + 1)):
-                token = sign_request(
-                    self.secret, self.authkey, timestamp, method, path, pairs, body
-                )
-                if token not in self._sent:
-                    break
-            self._sent[token] = None
-            if len(self._sent) > SIGNATURES_REMEMBERED:
-                self._sent.popitem(last=False)
+        while True:
+            now = int(self.clock())
+            with self._sent_lock:
+                for timestamp in map(str, range(now, now + MAX_TIMESTAMP_LEAD_SECONDS + 1)):
+                    token = sign_request(
+                        self.secret, self.authkey, timestamp, method, path, pairs, body
+                    )
+                    if token not in self._sent:
+                        self._sent[token] = None
+                        if len(self._sent) > SIGNATURES_REMEMBERED:
+                            self._sent.popitem(last=False)
+                        break
+                else:
+                    token = ""
+            if token:
+                break
+            # Every second the service would take is spent on this very request: sending it
+            # again now would be refused as a replay, so wait for the clock to move on.
+            self._sleep(max(0.05, now + 1 - self.clock()))
         return {
             "Content-Type": "application/json",
             "Accept": "application/json",
