@@ -25,7 +25,6 @@ from tests.helpers import server_beacon, snapshot
 from tests.servers import Server
 from vodwatch.client import BEACON_PATH, VodwatchClient
 from vodwatch.store.database import Database
-from vodwatch.store.migrate import upgrade
 
 pytestmark = pytest.mark.slow
 
@@ -36,14 +35,6 @@ DEADLINE = 30.0  # seconds: generous, for something that must happen at all
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'vodwatch.db'}"
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    upgrade(database)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture
