@@ -171,6 +171,7 @@ class Database:
         self.dialect = parsed.get_backend_name()
         self._lock_path: Path | None = None
         self._key_file = key_file
+        self.timeouts = timeouts
         self._secret_box: SecretBox | None = None
         self._secret_box_lock = threading.Lock()
         if self.dialect == "sqlite":
@@ -179,7 +180,7 @@ class Database:
             self.engine = sqlite_engine(self.url, pool_size)
             self._reader = self.engine
         elif self.dialect == "postgresql":
-            self.engine = _postgresql_engine(self.url, pool_size, timeouts)
+            self.engine = postgresql_engine(self.url, pool_size, timeouts)
             # Every statement of a read sees one snapshot: a report's count, page and
             # coverage agree even while ingest commits.
             self._reader = self.engine.execution_options(
@@ -335,7 +336,9 @@ class UpdateByKey:
         )
 
 
-def _postgresql_engine(url: str, pool_size: int, timeouts: Timeouts) -> Engine:
+def postgresql_engine(url: str, pool_size: int, timeouts: Timeouts, *, session: str = "") -> Engine:
+    """An engine whose connections have ``timeouts`` set, and the ``SET`` statements of
+    ``session``."""
     engine = create_engine(
         url,
         pool_size=pool_size,
@@ -348,6 +351,7 @@ def _postgresql_engine(url: str, pool_size: int, timeouts: Timeouts) -> Engine:
         f"SET lock_timeout = {int(timeouts.lock_ms)}; "
         f"SET statement_timeout = {int(timeouts.statement_ms)}; "
         f"SET idle_in_transaction_session_timeout = {int(timeouts.idle_in_transaction_ms)}"
+        + (f"; {session}" if session else "")
     )
 
     @event.listens_for(engine, "connect")

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, delete, select, text
+from sqlalchemy import Connection, Engine, create_engine, delete, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
@@ -35,6 +35,7 @@ from vodwatch.store.database import (
     ConcurrentInsert,
     Database,
     WriteLock,
+    postgresql_engine,
     sqlite_engine,
     upsert,
 )
@@ -118,22 +119,31 @@ class ReplayGuard:
             # Writers of several processes queue on a lock file, as on the database's.
             self._lock_path = None if path is None else Path(f"{path}-writelock")
         else:
-            self._engine = db.engine
+            # Connections of their own, each claim one statement in its own transaction,
+            # committed without waiting for the WAL flush.
+            self._engine = postgresql_engine(
+                db.url, 2, db.timeouts, session="SET synchronous_commit = off"
+            ).execution_options(isolation_level="AUTOCOMMIT")
         self._purges = PurgeSchedule()
 
     def claim(self, signature: Signature, now_ms: int) -> bool:
-        """Record a signed request; False when it was recorded before (a replay)."""
+        """Record a signed request; False when it was recorded before (a replay), here or
+        in another process this instant (the key decides)."""
+        row = {
+            "tenant_id": signature.tenant_id,
+            "token": signature.token,
+            "expires_at_ms": signature.expires_at_ms,
+        }
         locked = WriteLock(self._lock_path)
         try:
-            with self._engine.connect() as conn, conn.begin():
-                if not self._db.is_sqlite:
-                    conn.execute(text("SET LOCAL synchronous_commit = off"))
-                if find_claimed(conn, [signature]):
+            with self._engine.begin() as conn:
+                statement = (
+                    upsert(conn, signed_requests)
+                    .on_conflict_do_nothing()
+                    .returning(signed_requests.c.token)
+                )
+                if conn.execute(statement, row).first() is None:
                     return False
-                try:
-                    record_claims(conn, [signature])
-                except ConcurrentInsert:
-                    return False  # another process recorded it this instant
                 for tenant_id in self._purges.due([signature.tenant_id]):
                     purge_claims(conn, tenant_id, now_ms)
             return True
@@ -141,8 +151,7 @@ class ReplayGuard:
             locked.release()
 
     def dispose(self) -> None:
-        if self._engine is not self._db.engine:
-            self._engine.dispose()
+        self._engine.dispose()
 
 
 def replay_path(database_url: str) -> Path | None:
