@@ -390,5 +390,7 @@ def test_two_copies_in_one_group_are_one_request(db: Database, tenant: Tenant):
         answers = run(send())
     finally:
         writer.close()
-    assert sum(isinstance(answer, ReplayedRequest) for answer in answers) == 2
+    refused = [answer for answer in answers if isinstance(answer, ReplayedRequest)]
+    assert len(refused) == 2
+    assert refused[0] is not refused[1]  # each raised in its own request, with its own traceback
     assert stored_beacons(db) == 1

@@ -164,19 +164,9 @@ class VodwatchClient:
         it goes on the wire (percent-encoded, as ``media_path`` makes it)."""
         while True:
             now = int(self.clock())
-            with self._sent_lock:
-                for timestamp in map(str, range(now, now + MAX_TIMESTAMP_LEAD_SECONDS + 1)):
-                    token = sign_request(
-                        self.secret, self.authkey, timestamp, method, path, pairs, body
-                    )
-                    if token not in self._sent:
-                        self._sent[token] = None
-                        if len(self._sent) > SIGNATURES_REMEMBERED:
-                            self._sent.popitem(last=False)
-                        break
-                else:
-                    token = ""
-            if token:
+            signed = self._unsent_signature(now, method, path, pairs, body)
+            if signed is not None:
+                timestamp, token = signed
                 break
             # Every second the service would take is spent on this very request: sending it
             # again now would be refused as a replay, so wait for the clock to move on.
@@ -189,6 +179,23 @@ class VodwatchClient:
             "Timestamp": timestamp,
             "Tk-token": token,
         }
+
+    def _unsent_signature(
+        self, now: int, method: str, path: str, pairs: list[tuple[str, str]], body: bytes
+    ) -> tuple[str, str] | None:
+        """The earliest ``Timestamp`` from ``now`` on (at most the lead ahead) whose signature
+        was not sent yet, and that signature, now remembered; None when all were sent."""
+        with self._sent_lock:
+            for timestamp in map(str, range(now, now + MAX_TIMESTAMP_LEAD_SECONDS + 1)):
+                token = sign_request(
+                    self.secret, self.authkey, timestamp, method, path, pairs, body
+                )
+                if token not in self._sent:
+                    self._sent[token] = None
+                    if len(self._sent) > SIGNATURES_REMEMBERED:
+                        self._sent.popitem(last=False)
+                    return timestamp, token
+        return None
 
 
 def media_path(asset_id: str) -> str:

@@ -53,6 +53,15 @@ class ReplayedRequest(VodwatchError):
     status = 401
     code = 40004
 
+    def __init__(
+        self,
+        message: str = (
+            "this signed request was accepted before (same Tk-authkey, Timestamp and Tk-token): "
+            "a request is accepted once; sign each anew"
+        ),
+    ) -> None:
+        super().__init__(message)
+
 
 class InvalidParameter(VodwatchError):
     """A parameter or field has a bad value; the message names it."""

@@ -12,11 +12,11 @@ from vodwatch.errors import (
     InvalidCredentials,
     InvalidParameter,
     MissingAuth,
+    ReplayedRequest,
     StaleTimestamp,
     TooManyRequests,
     VodwatchError,
 )
-from vodwatch.ingest.apply import REPLAYED
 from vodwatch.origins import is_origin_allowed
 from vodwatch.playback_token import PlaybackClaims, is_unexpired, verify_playback_token
 from vodwatch.rate_limits import RateLimiter
@@ -246,11 +246,12 @@ class Authenticator:
         """Record an authenticated signed request that only reads; ``ReplayedRequest`` (or 429
         past the failure limits) when it was recorded before. Blocks on the database."""
         if not self._replay.claim(self.signature(tenant, incoming), int(now * 1000)):
-            raise self.replayed(incoming, tenant, REPLAYED)
+            raise self.replayed(incoming, tenant)
 
-    def replayed(self, incoming: Incoming, tenant: Tenant, error: VodwatchError) -> VodwatchError:
-        """A replay counts as a failed authentication: the error to answer with."""
-        return self._failed(incoming.client, tenant.authkey, error)
+    def replayed(self, incoming: Incoming, tenant: Tenant) -> VodwatchError:
+        """A replay counts as a failed authentication: the error to answer with
+        (``ReplayedRequest``, or 429 past the failure limits)."""
+        return self._failed(incoming.client, tenant.authkey, ReplayedRequest())
 
     def player(
         self, token: str, client: str, now: float, *, cached_only: bool = False

@@ -117,8 +117,8 @@ async def post_beacons(request: Request) -> Response:
             ingest = await run_in_threadpool(read_beacons, services, incoming, False)
         try:
             result = await services.writer.submit(ingest.request)
-        except ReplayedRequest as replayed:
-            raise services.auth.replayed(incoming, ingest.tenant, replayed) from None
+        except ReplayedRequest:
+            raise services.auth.replayed(incoming, ingest.tenant) from None
     except VodwatchError as error:
         # Let a page of a known origin read why its beacon was refused.
         is_known = origin is not None and await run_in_threadpool(

@@ -13,7 +13,6 @@ from vodwatch.api.responses import success
 from vodwatch.beacon.model import MAX_MEDIA_SECONDS
 from vodwatch.errors import InvalidParameter, NotFound
 from vodwatch.formats import format_duration, seconds_to_ms
-from vodwatch.ingest.apply import REPLAYED
 from vodwatch.store.catalog import Asset, get_asset, put_asset
 from vodwatch.store.signed_requests import find_claimed, record_claims
 from vodwatch.validation import require_identifier, require_number, require_text
@@ -124,7 +123,7 @@ def save_media(services: Services, incoming: Incoming, asset_id: str) -> tuple[A
     def write(conn: Any) -> bool:
         # Accepted once: the change and its record are stored together, or neither is.
         if find_claimed(conn, [signature]):
-            raise services.auth.replayed(incoming, tenant, REPLAYED)
+            raise services.auth.replayed(incoming, tenant)
         is_new = put_asset(conn, tenant.tenant_id, asset_id, title, duration_ms, now_ms)
         record_claims(conn, [signature])
         return is_new

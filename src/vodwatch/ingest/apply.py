@@ -31,11 +31,6 @@ from vodwatch.store.viewer_videos import (
 )
 from vodwatch.store.visits import insert_visits, lock_visits, save_visits
 
-REPLAYED = ReplayedRequest(
-    "this signed request was accepted before (same Tk-authkey, Timestamp and Tk-token): a "
-    "request is accepted once; sign each anew"
-)
-
 
 class KnownFacts:
     """Asset claims and viewers this process has already stored: storing them again changes
@@ -110,7 +105,7 @@ def store_requests(
     _write_visits(conn, applied)
     _write_viewer_videos(conn, applied)
     outcomes = iter(applied.outcomes)
-    return [REPLAYED if replayed else next(outcomes) for replayed in is_replayed], facts
+    return [ReplayedRequest() if replayed else next(outcomes) for replayed in is_replayed], facts
 
 
 def _lock_visits(conn: Connection, requests: Sequence[IngestRequest]) -> dict[VisitKey, Visit]:

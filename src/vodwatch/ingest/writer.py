@@ -162,8 +162,12 @@ class IngestWriter:
                         self._refuse(group, self.health.wait_seconds() or 1)
             except BaseException as error:
                 log.error("ingest writer: unexpected error; its group failed", exc_info=error)
-                failure = InternalError("internal error; the log has details")
-                _answer_all([(pending, failure) for pending in group or [first]])
+                _answer_all(
+                    [
+                        (pending, InternalError("internal error; the log has details"))
+                        for pending in group or [first]
+                    ]
+                )
             if is_stopping:
                 return
 
@@ -238,8 +242,10 @@ class IngestWriter:
     def _refuse(self, group: list[_Pending], retry_after: int) -> None:
         incident = self.health.incident
         cause = incident.cause if incident is not None else "database unavailable"
-        refusal = Unavailable(f"cannot store now: {cause}; try again", retry_after=retry_after)
-        _answer_all([(pending, refusal) for pending in group])
+        message = f"cannot store now: {cause}; try again"
+        # One error per request: each is raised in its own request (a shared one would
+        # gather every raiser's traceback).
+        _answer_all([(pending, Unavailable(message, retry_after=retry_after)) for pending in group])
 
 
 def _answer_all(answers: list[tuple[_Pending, Outcome]]) -> None:

@@ -129,20 +129,12 @@ class ReplayGuard:
     def claim(self, signature: Signature, now_ms: int) -> bool:
         """Record a signed request; False when it was recorded before (a replay), here or
         in another process this instant (the key decides)."""
-        row = {
-            "tenant_id": signature.tenant_id,
-            "token": signature.token,
-            "expires_at_ms": signature.expires_at_ms,
-        }
         locked = WriteLock(self._lock_path)
         try:
             with self._engine.begin() as conn:
-                statement = (
-                    upsert(conn, signed_requests)
-                    .on_conflict_do_nothing()
-                    .returning(signed_requests.c.token)
-                )
-                if conn.execute(statement, row).first() is None:
+                try:
+                    record_claims(conn, [signature])  # one statement: the key decides
+                except ConcurrentInsert:
                     return False
                 for tenant_id in self._purges.due([signature.tenant_id]):
                     purge_claims(conn, tenant_id, now_ms)
