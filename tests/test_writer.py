@@ -4,6 +4,7 @@ full), no request waits forever, and the writer goes on once the cause is gone."
 
 import asyncio
 import threading
+import time
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -80,6 +81,34 @@ def test_concurrent_requests_share_transactions_and_each_gets_its_answer(db: Dat
     assert [answer.statuses for answer in answers] == [["accepted"]] * 200  # type: ignore[union-attr]
     assert writer.transactions < 200  # they shared transactions
     assert stored_beacons(db) == 200
+
+
+def test_what_one_loop_iteration_submits_is_one_group_up_to_its_bound(db: Database):
+    """Handed over one by one, the writer thread would start a group with the first request
+    while the event loop was still submitting the others."""
+    tenant = add_tenant(db)
+    requests = [beacon_request(tenant.tenant_id, f"session-{n:03d}", 1) for n in range(120)]
+    writer = IngestWriter(db, max_group_beacons=50)
+
+    async def send(request: IngestRequest) -> IngestResult:
+        busy_until = time.perf_counter() + 0.001  # as parsing a request keeps the loop busy
+        while time.perf_counter() < busy_until:
+            pass
+        return await writer.submit(request)
+
+    async def send_all() -> list[IngestResult]:
+        return await asyncio.gather(*map(send, requests))
+
+    try:
+        answers = run(send_all())
+        assert [answer.statuses for answer in answers] == [["accepted"]] * 120
+        assert writer.transactions == 3  # 50, 50 and the 20 carried over
+        writer._max_group_beacons = 5_000
+        assert len(run(send_all())) == 120  # all duplicates now, in one group
+        assert writer.transactions == 4
+    finally:
+        writer.close()
+    assert stored_beacons(db) == 120
 
 
 def test_an_exception_in_a_group_fails_only_its_culprit_and_the_writer_goes_on(

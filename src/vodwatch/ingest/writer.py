@@ -18,6 +18,12 @@ writer guarantees, whatever the database does:
   is tried alone after its group failed for that reason;
 - a group the database refuses for another reason (one request it cannot take) is split in
   halves until the request at fault is found; the others are stored.
+
+Requests reach the writer thread a loop iteration at a time: what an event loop submits in one
+iteration (every request whose body came in with the same poll) is handed over as one list.
+Handed over one by one, the writer would wake for the first and start a group with it alone
+while the loop was still parsing the others (measured in-process with 32 concurrent player
+beacons on SQLite: 17 requests per group instead of 32, and a third more CPU per request).
 """
 
 import asyncio
@@ -64,7 +70,10 @@ class IngestWriter:
         self._max_group_beacons = max_group_beacons
         self._max_queued_beacons = max_queued_beacons
         self._deadline = deadline_seconds
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        # Lists of requests, each what one event loop submitted in one iteration; None: stop.
+        self._queue: queue.SimpleQueue[list[_Pending] | None] = queue.SimpleQueue()
+        self._handovers: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+        self._carried: list[_Pending] = []  # (writer thread) what did not fit its group
         self._queued_beacons = 0
         self._count_lock = threading.Lock()
         self._known = KnownFacts()
@@ -92,7 +101,11 @@ class IngestWriter:
         loop = asyncio.get_running_loop()
         pending = _Pending(request, loop, loop.create_future())
         self._ensure_started()
-        self._queue.put(pending)
+        handover = self._handovers.get(loop)  # only this loop's thread touches its entry
+        if handover is None:
+            self._handovers[loop] = handover = []
+            loop.call_soon(self._hand_over, loop)
+        handover.append(pending)
         # A timer, not wait_for: no task per request on the hot path.
         deadline = loop.call_later(self._deadline, self._give_up, pending)
         try:
@@ -102,6 +115,11 @@ class IngestWriter:
         if isinstance(outcome, VodwatchError):
             raise outcome
         return outcome
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        """(On ``loop``, an iteration after its first submit) what it submitted meanwhile goes
+        to the writer thread."""
+        self._queue.put(self._handovers.pop(loop))
 
     def _give_up(self, pending: _Pending) -> None:
         """``pending``'s deadline passed (on its event loop): answer 503 now; if it is still
@@ -137,7 +155,8 @@ class IngestWriter:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()  # wait for work
+            first = self._carried or self._queue.get()  # wait for work
+            self._carried = []
             if first is None:
                 return
             group: list[_Pending] = []
@@ -165,7 +184,7 @@ class IngestWriter:
                 _answer_all(
                     [
                         (pending, InternalError("internal error; the log has details"))
-                        for pending in group or [first]
+                        for pending in group or first
                     ]
                 )
             if is_stopping:
@@ -179,16 +198,20 @@ class IngestWriter:
             self.health.failed(describe_outage(error) or "write lock", 1)
             return None
 
-    def _take_group(self, first: _Pending) -> tuple[list[_Pending], bool]:
-        """``first`` and the requests waiting behind it, up to the group's bound; and whether
-        to stop after it."""
+    def _take_group(self, first: list[_Pending]) -> tuple[list[_Pending], bool]:
+        """The requests of ``first`` and of the lists waiting behind it, up to the group's
+        bound (what does not fit is carried over to the next group); and whether to stop
+        after it."""
         group: list[_Pending] = []
         size = 0
-        candidates: list[_Pending | None] = [first]
+        handover: list[_Pending] | None = first
         while True:
-            for pending in candidates:
-                if pending is None:
-                    return group, True
+            if handover is None:
+                return group, True
+            for index, pending in enumerate(handover):
+                if size >= self._max_group_beacons:
+                    self._carried = handover[index:]
+                    return group, False
                 self._release(pending)
                 if pending.is_abandoned or pending.future.done():
                     continue  # its client was answered already: never store it
@@ -197,7 +220,7 @@ class IngestWriter:
             if size >= self._max_group_beacons:
                 return group, False
             try:
-                candidates = [self._queue.get_nowait()]
+                handover = self._queue.get_nowait()
             except queue.Empty:
                 return group, False
 
