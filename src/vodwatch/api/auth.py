@@ -2,9 +2,10 @@
 token. Unknown authkeys, bad signatures and forged tokens all get one answer (40003); a signed
 request seen before gets 40004; failed attempts are rate-limited (42900)."""
 
+import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -32,6 +33,7 @@ from vodwatch.store.database import Database
 from vodwatch.store.signed_requests import ReplayGuard
 from vodwatch.store.tenants import Tenant, find_tenant, list_enabled_origins
 
+log = logging.getLogger(__name__)
 TENANT_CACHE_SECONDS = 10.0
 VERIFIED_TOKENS_LIMIT = 50_000
 UNKNOWN_AUTHKEYS_LIMIT = 10_000
@@ -67,14 +69,30 @@ class TenantDirectory:
     within ``TENANT_CACHE_SECONDS``; so is a tenant created after its authkey was asked for
     (unknown authkeys are remembered as unknown for as long, a bounded number of them). A
     disabled tenant is found as no tenant.
+
+    A tenant in use never drops out of the cache: once its entry is half as old as that, the
+    next lookup has it read again in the background and goes on with the entry it has. Left
+    to expire, every request in flight at that moment would miss at once and read the same
+    row, each in a thread of its own (measured: up to 40 threads and connections per worker
+    every 10 s under load). And however many lookups miss together, one of them reads a given
+    authkey while the others wait for its answer.
     """
 
-    def __init__(self, db: Database, ttl_seconds: float = TENANT_CACHE_SECONDS) -> None:
+    def __init__(
+        self,
+        db: Database,
+        ttl_seconds: float = TENANT_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = db
         self._ttl = ttl_seconds
-        self._cache: dict[str, tuple[float, Tenant | None]] = {}
+        self._refresh_after = ttl_seconds / 2
+        self._clock = clock
+        self._cache: dict[str, tuple[float, Tenant | None]] = {}  # authkey -> (read at, tenant)
         self._origins: tuple[float, frozenset[str]] | None = None
         self._lock = threading.Lock()
+        self._reads: dict[str, threading.Event] = {}  # authkey -> set when its read ends
+        self._refreshing: set[str] = set()
         self.verified_tokens: dict[str, tuple[PlaybackClaims, tuple[str, ...]]] = {}
 
     def remember_token(self, token: str, claims: PlaybackClaims, secrets: tuple[str, ...]) -> None:
@@ -104,14 +122,33 @@ class TenantDirectory:
     def find(self, authkey: str, *, cached_only: bool = False) -> Tenant | None:
         """The tenant of ``authkey``, or None; with ``cached_only`` (on the event loop),
         ``TenantNotCached`` instead of reading the database."""
-        now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(authkey)
-        if cached is not None and now - cached[0] < self._ttl:
+        cached = self._cache.get(authkey)
+        age = self._clock() - cached[0] if cached is not None else self._ttl
+        if cached is not None and age < self._ttl:
+            if age >= self._refresh_after:
+                self._refresh_soon(authkey)
             tenant = cached[1]
         elif cached_only:
             raise TenantNotCached(authkey)
         else:
+            tenant = self._read(authkey)
+        return None if tenant is None or tenant.is_disabled else tenant
+
+    def _read(self, authkey: str) -> Tenant | None:
+        """Read ``authkey``'s tenant into the cache; when a read of it is under way already,
+        wait for that one's answer instead. Blocks on the database."""
+        with self._lock:
+            under_way = self._reads.get(authkey)
+            if under_way is None:
+                self._reads[authkey] = done = threading.Event()
+        if under_way is not None:
+            under_way.wait()
+            cached = self._cache.get(authkey)
+            if cached is not None and self._clock() - cached[0] < self._ttl:
+                return cached[1]
+            return self._read(authkey)  # that read failed: try it here
+        read_at = self._clock()  # the entry is as old as the read, not as its answer
+        try:
             with self._db.read() as conn:
                 tenant = find_tenant(conn, self._db.secret_box, authkey)
             with self._lock:
@@ -119,8 +156,31 @@ class TenantDirectory:
                     unknown = sum(1 for _, found in self._cache.values() if found is None)
                     if unknown >= UNKNOWN_AUTHKEYS_LIMIT:
                         self._cache = {k: v for k, v in self._cache.items() if v[1] is not None}
-                self._cache[authkey] = (now, tenant)
-        return None if tenant is None or tenant.is_disabled else tenant
+                self._cache[authkey] = (read_at, tenant)
+        finally:
+            with self._lock:
+                del self._reads[authkey]
+            done.set()
+        return tenant
+
+    def _refresh_soon(self, authkey: str) -> None:
+        """Read ``authkey`` again in a thread of its own, unless that is under way."""
+        with self._lock:
+            if authkey in self._refreshing:
+                return
+            self._refreshing.add(authkey)
+        threading.Thread(
+            target=self._refresh, args=(authkey,), name="vodwatch-tenant-refresh", daemon=True
+        ).start()
+
+    def _refresh(self, authkey: str) -> None:
+        try:
+            self._read(authkey)
+        except Exception as error:  # noqa: BLE001 - the entry then expires; a request reads it
+            log.warning("tenant cache: reading a tenant again failed: %s", type(error).__name__)
+        finally:
+            with self._lock:
+                self._refreshing.discard(authkey)
 
 
 def has_server_auth(incoming: Incoming) -> bool:
