@@ -4,7 +4,7 @@ One handler (``vodwatch.api.responses``) renders them all as ``{"result": code, 
 Messages name what is wrong and never carry secrets, SQL or stack traces.
 """
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class VodwatchError(Exception):
@@ -17,6 +17,13 @@ class VodwatchError(Exception):
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after  # seconds, sent as Retry-After: when to try again
+
+
+def error_fields(error: VodwatchError) -> dict[str, Any]:
+    """The error shape, ``{"result": code, "msg": "..."}``: for the one handler, and for
+    answers written below the app (``vodwatch.api.connections``, which a server supervisor
+    imports without the web framework)."""
+    return {"result": error.code, "msg": error.message}
 
 
 class MalformedRequest(VodwatchError):

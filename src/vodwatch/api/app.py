@@ -59,7 +59,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = Services(db=db, clock=clock, settings=settings or ServiceSettings())
-    for module in (report, catalog, beacons, health):
+    for module in (beacons, report, catalog, health):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
     app.add_exception_handler(VodwatchError, handle_vodwatch_error)

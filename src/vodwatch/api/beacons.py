@@ -1,7 +1,6 @@
 """``POST /vod/webapi/beacon``: beacons from players (playback token) and servers (Tk headers)."""
 
 import contextlib
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,10 +191,10 @@ def read_beacons(services: Services, incoming: Incoming, cached_only: bool = Tru
     else:
         tenants: dict[int, Tenant] = {}
         verified: dict[str, PlaybackClaims] = {}
-        beacons_per_token: Counter[str] = Counter()
+        beacons_per_token: dict[str, int] = {}
 
         def claims_for(token: str) -> PlaybackClaims:
-            beacons_per_token[token] += 1
+            beacons_per_token[token] = beacons_per_token.get(token, 0) + 1
             if token not in verified:
                 tenant, verified[token] = services.auth.player(
                     token, incoming.client, now, cached_only=cached_only

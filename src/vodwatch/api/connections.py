@@ -37,8 +37,13 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from vodwatch.api.responses import error_fields
-from vodwatch.errors import MalformedRequest, RequestTimeout, TooManyConnections, VodwatchError
+from vodwatch.errors import (
+    MalformedRequest,
+    RequestTimeout,
+    TooManyConnections,
+    VodwatchError,
+    error_fields,
+)
 from vodwatch.settings import (
     ConnectionLimits,
     connection_limits_from_environment,

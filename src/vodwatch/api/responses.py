@@ -15,6 +15,7 @@ from vodwatch.errors import (
     NotFound,
     PayloadTooLarge,
     VodwatchError,
+    error_fields,
 )
 
 log = logging.getLogger("vodwatch.api")
@@ -32,11 +33,6 @@ class JSONBody(Response):
 
 def success(data: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONBody:
     return JSONBody({"result": 0, "msg": SUCCESS_MESSAGE, "data": data}, status_code, headers)
-
-
-def error_fields(error: VodwatchError) -> dict[str, Any]:
-    """The error shape, for the one handler and for answers written below the app."""
-    return {"result": error.code, "msg": error.message}
 
 
 def error_response(error: VodwatchError, headers: dict[str, str] | None = None) -> JSONBody:
