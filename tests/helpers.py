@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 
 from vodwatch.cli import main
 from vodwatch.client import VodwatchClient
@@ -24,16 +24,35 @@ def new_session_id() -> str:
 BOOKKEEPING = {"signed_requests"}
 
 
-def snapshot(db: Database, exclude: set[str] | None = None) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every data table, in key order: equal snapshots mean nothing was stored."""
+def snapshot(
+    db: Database, exclude: set[str] | None = None, *, columns: dict[str, list[str]] | None = None
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every data table, in key order: equal snapshots mean nothing was stored.
+    ``columns`` names the columns to take per table (a schema before a migration has fewer):
+    by default every column the table has now; tables not in it are left out."""
+    exclude = (exclude or set()) | BOOKKEEPING
     with db.read() as conn:
         return {
             table.name: [
                 tuple(row)
-                for row in conn.execute(select(table).order_by(*table.primary_key.columns))
+                for row in conn.execute(
+                    select(*(table.c[name] for name in names)).order_by(*table.primary_key.columns)
+                )
             ]
             for table in metadata.sorted_tables
-            if table.name not in (exclude or set()) | BOOKKEEPING
+            if table.name not in exclude
+            for names in [list(table.c.keys()) if columns is None else columns.get(table.name)]
+            if names is not None
+        }
+
+
+def table_columns(db: Database) -> dict[str, list[str]]:
+    """The columns of each table the database has now (to snapshot them again later)."""
+    with db.read() as conn:
+        inspector = inspect(conn)
+        return {
+            name: [column["name"] for column in inspector.get_columns(name)]
+            for name in inspector.get_table_names()
         }
 
 

@@ -209,13 +209,21 @@ def test_media_detail_shape(client: VodwatchClient):
         "assetId": ASSET,
         "videoTitle": "Math 101",
         "duration": "269",
+        "completionThreshold": None,
+        "effectiveCompletionThreshold": 90,
         "created": True,
     }
     assert client.put_media(ASSET, "Math 101", duration=269)["data"]["created"] is False
     assert client.get_media(ASSET) == {
         "result": 0,
         "msg": "成功",
-        "data": {"assetId": ASSET, "videoTitle": "Math 101", "duration": "269"},
+        "data": {
+            "assetId": ASSET,
+            "videoTitle": "Math 101",
+            "duration": "269",
+            "completionThreshold": None,
+            "effectiveCompletionThreshold": 90,
+        },
     }
     with pytest.raises(VodwatchAPIError) as missing:
         client.get_media("nope")

@@ -1,11 +1,14 @@
 """The ``vodwatch`` command, as a user types it."""
 
+import csv
+import io
 import json
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import add_tenant
 from tests.helpers import run, server_beacon
 from tests.servers import Server
 from vodwatch.client import VodwatchClient
@@ -28,6 +31,7 @@ def test_tenant_create_and_list(database_url: str):
             "allowedOrigins": [],
             "disabledAt": None,
             "previousSecretValidUntil": None,
+            "completionThreshold": 90,
         }
     ]
     assert created["secret"] not in run("tenant", "list", "--database-url", database_url)
@@ -138,3 +142,41 @@ def test_token_command_mints_a_token_the_service_accepts(database_url: str):
 
     claims = verify_playback_token(token, lambda _: created["secret"], __import__("time").time())
     assert (claims.user_id, claims.asset_id) == ("u", "a")
+
+
+@pytest.mark.slow
+def test_videos_retention_and_report_as_a_file(servers, db: Database):
+    server = servers()
+    tenant = add_tenant(db)
+    with VodwatchClient(server.url, tenant.authkey, tenant.secret) as client:
+        client.put_media("860", "数学 101", duration=100)
+        for n, seconds in enumerate((100, 50)):
+            client.send_beacons(
+                server_beacon(
+                    f"cli-session-{n}",
+                    1,
+                    user_id=f"u{n}",
+                    asset_id="860",
+                    userName="=张三",
+                    segments=[[0, seconds]],
+                    played_ms=seconds * 1000,
+                )
+            )
+    args = ("--url", server.url, "--authkey", tenant.authkey, "--secret", tenant.secret)
+    lines = run("videos", *args).splitlines()
+    assert lines[0].split()[:3] == ["assetId", "videoTitle", "viewers"]
+    assert lines[1].split() == ["860", "数学", "101", "2", "2", "00:02:30", "75%", "1", "50%"]
+    assert lines[-1] == "page 1 of 1, 1 video in all"
+    curve = run("retention", "860", "--buckets", "10", *args)
+    assert "860: 2 viewers, 2 visits" in curve
+    assert "coverage:" in curve
+    assert "0:00-0:10        2        2" in curve
+    assert "1:30-1:40        1        1" in curve
+    exported = run("report", "--format", "csv", *args, stdout_only=True)
+    rows = list(csv.reader(io.StringIO(exported.lstrip("\ufeff"), newline="")))
+    assert rows[0][:2] == ["userId", "userName"]
+    assert sorted((row[0], row[1], row[-1]) for row in rows[1:]) == [
+        ("u0", "'=张三", "true"),
+        ("u1", "'=张三", "false"),
+    ]
+    assert "neither in the catalog nor ever seen" in run("retention", "nothing", *args, ok=False)

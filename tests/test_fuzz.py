@@ -84,6 +84,10 @@ RUNS = [
     (method, path, mode)
     for method, path in (
         ("GET", "/vod/webapi/statistics/vod/watch"),
+        ("GET", "/vod/webapi/statistics/vod/watch/export"),
+        ("GET", "/vod/webapi/statistics/vod/videos"),
+        ("GET", "/vod/webapi/statistics/vod/retention"),
+        ("GET", "/vod/webapi/statistics/vod/viewer"),
         ("PUT", "/vod/webapi/media/{assetId}"),
         ("GET", "/vod/webapi/media/{assetId}"),
         ("POST", "/vod/webapi/beacon"),
@@ -128,6 +132,11 @@ def send(world: World, case: Any, *, as_player: bool) -> Any:
                 beacon["token"] = world.token
                 for field in ("userId", "userName", "assetId", "startedAt"):
                     beacon.pop(field, None)
+    # JSON Schema cannot tell 66.0 from 66 (both are "integer" to it), the service does:
+    # SPEC §9 refuses a threshold written with a fraction. A generated 66.0 means 66.
+    threshold = body.get("completionThreshold") if isinstance(body, dict) else None
+    if isinstance(threshold, float) and threshold.is_integer():
+        body["completionThreshold"] = int(threshold)
     if body is None:
         content = b""
     elif isinstance(body, bytes):  # a negative case: raw bytes

@@ -33,7 +33,20 @@ def test_openapi_describes_every_endpoint(http: TestClient):
         "/vod/webapi/statistics/vod/watch",
         "/vod/webapi/media/{assetId}",
         "/vod/webapi/beacon",
+        "/vod/webapi/statistics/vod/videos",
+        "/vod/webapi/statistics/vod/retention",
+        "/vod/webapi/statistics/vod/viewer",
+        "/vod/webapi/statistics/vod/watch/export",
         "/healthz",
+    }
+    export = document["paths"]["/vod/webapi/statistics/vod/watch/export"]["get"]
+    assert {p["name"] for p in export["parameters"]} == {
+        "startTime",
+        "endTime",
+        "userId",
+        "videoInfo",
+        "groupBy",
+        "format",
     }
     report = document["paths"]["/vod/webapi/statistics/vod/watch"]["get"]
     assert {p["name"] for p in report["parameters"]} == {

@@ -22,6 +22,10 @@ from vodwatch.signing import canonical_query, sign_request
 REPORT_PATH = "/vod/webapi/statistics/vod/watch"
 BEACON_PATH = "/vod/webapi/beacon"
 MEDIA_PATH = "/vod/webapi/media/"
+VIDEOS_PATH = "/vod/webapi/statistics/vod/videos"
+RETENTION_PATH = "/vod/webapi/statistics/vod/retention"
+VIEWER_PATH = "/vod/webapi/statistics/vod/viewer"
+EXPORT_PATH = "/vod/webapi/statistics/vod/watch/export"
 SIGNATURES_REMEMBERED = 10_000
 # The service accepts Timestamps up to 300 s ahead of its clock: 60 s are left for the
 # two clocks to differ.
@@ -75,11 +79,13 @@ class VodwatchClient:
 
     # -- the endpoints -------------------------------------------------------------------
 
-    def put_media(self, asset_id: str, title: str, duration: float) -> dict[str, Any]:
-        """Create or update a video; ``duration`` in seconds."""
-        return self.call(
-            "PUT", media_path(asset_id), body={"videoTitle": title, "duration": duration}
-        )
+    def put_media(
+        self, asset_id: str, title: str, duration: float, **extra: int | None
+    ) -> dict[str, Any]:
+        """Create or update a video; ``duration`` in seconds; ``completionThreshold=N``
+        (percent; None clears it) when given."""
+        body: dict[str, Any] = {"videoTitle": title, "duration": duration, **extra}
+        return self.call("PUT", media_path(asset_id), body=body)
 
     def get_media(self, asset_id: str) -> dict[str, Any]:
         return self.call("GET", media_path(asset_id))
@@ -112,6 +118,37 @@ class VodwatchClient:
             if page >= data["last_page"]:
                 return
             page += 1
+
+    # -- analytics (SPEC §9) --------------------------------------------------------------
+
+    def videos(self, **params: str | int | None) -> dict[str, Any]:
+        """One page of per-video figures (``startTime``, ``endTime``, ``videoInfo``, ``page``,
+        ``pageSize``, ``sort``, ``order``); the whole body, rows in ``["data"]["data"]``."""
+        return self.call("GET", VIDEOS_PATH, params=params)
+
+    def retention(self, asset_id: str, **params: str | int | None) -> dict[str, Any]:
+        """The retention curve and coverage distribution of one video (``buckets``,
+        ``startTime``, ``endTime``)."""
+        return self.call("GET", RETENTION_PATH, params={"assetId": asset_id, **params})
+
+    def viewer(self, user_id: str, asset_id: str, **params: str | int | None) -> dict[str, Any]:
+        """One viewer on one video: covered intervals, completion, visits."""
+        return self.call(
+            "GET", VIEWER_PATH, params={"userId": user_id, "assetId": asset_id, **params}
+        )
+
+    def export(self, file_format: str = "csv", **params: str | int | None) -> bytes:
+        """Every row of the report for the filters (as ``watch_report`` takes them), as the
+        bytes of a CSV (UTF-8 with a BOM) or XLSX file; raises ``VodwatchAPIError`` on an
+        error answer."""
+        pairs = [(name, str(value)) for name, value in params.items() if value is not None]
+        pairs.append(("format", file_format))
+        headers = self.signed_headers("GET", EXPORT_PATH, pairs, b"")
+        url = self.base_url + EXPORT_PATH + "?" + canonical_query(pairs)
+        response = self._http.get(url, headers=headers)
+        if response.status_code != 200:
+            _decode(response)  # raises with the service's message
+        return response.content
 
     def healthz(self) -> dict[str, Any]:
         return _decode(self._http.get(self.base_url + "/healthz"))

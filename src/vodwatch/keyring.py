@@ -96,7 +96,14 @@ class SecretBox:
         if len(key) != KEY_BYTES:
             raise KeyringError(f"a secret key is {KEY_BYTES} bytes, not {len(key)}")
         self._aead = AESGCM(key)
+        self._key = key
         self.key_id = key_id_of(key)
+
+    def derive_key(self, purpose: bytes) -> bytes:
+        """A 32-byte key of its own for ``purpose`` (HMAC-SHA256 of it under this key), e.g. to
+        sign dashboard sessions: a different purpose never gets the same key, and no derived
+        key reveals this one."""
+        return hmac.new(self._key, b"vodwatch derived key: " + purpose, hashlib.sha256).digest()
 
     def __repr__(self) -> str:
         return f"SecretBox(key_id={self.key_id!r})"

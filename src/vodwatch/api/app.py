@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 import vodwatch
-from vodwatch.api import beacons, catalog, health, report
+from vodwatch.api import beacons, catalog, health, insights, report
 from vodwatch.api.access_log import AccessLog
 from vodwatch.api.incoming import Services
 from vodwatch.api.responses import (
@@ -59,7 +59,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = Services(db=db, clock=clock, settings=settings or ServiceSettings())
-    for module in (beacons, report, catalog, health):
+    for module in (beacons, report, insights, catalog, health):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
     app.add_exception_handler(VodwatchError, handle_vodwatch_error)

@@ -22,7 +22,7 @@ from vodwatch.report.params import (
 router = APIRouter()
 
 
-def _parameter(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+def query_parameter(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     """A query parameter; blank means "not given", as Talk-cloud clients send unused ones."""
     if schema.get("type") != "string":
         schema = {"anyOf": [schema, {"type": "string", "enum": [""]}]}
@@ -37,23 +37,23 @@ def _parameter(name: str, schema: dict[str, Any], description: str) -> dict[str,
 
 UNIX_SECONDS = {"type": "integer", "minimum": 0, "maximum": MAX_UNIX_SECONDS}
 REPORT_PARAMETERS = [
-    _parameter("startTime", UNIX_SECONDS, "unix seconds; visits started at or after"),
-    _parameter("endTime", UNIX_SECONDS, "unix seconds; visits started at or before"),
-    _parameter("userId", text_schema(), "viewer id, exact"),
-    _parameter(
+    query_parameter("startTime", UNIX_SECONDS, "unix seconds; visits started at or after"),
+    query_parameter("endTime", UNIX_SECONDS, "unix seconds; visits started at or before"),
+    query_parameter("userId", text_schema(), "viewer id, exact"),
+    query_parameter(
         "videoInfo",
         text_schema(),
         "assetId exactly, or a case-insensitive substring of the title",
     ),
-    _parameter(
+    query_parameter(
         "page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}, "1-based page"
     ),
-    _parameter(
+    query_parameter(
         "pageSize",
         {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 20},
         "rows per page (vodwatch extension)",
     ),
-    _parameter(
+    query_parameter(
         "groupBy",
         {"type": "string", "enum": ["visit", "userVideo", ""], "default": "visit"},
         "one row per visit, or per viewer and video (vodwatch extension)",

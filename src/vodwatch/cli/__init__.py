@@ -4,7 +4,7 @@ import click
 
 from vodwatch import __version__
 from vodwatch.cli.db import db
-from vodwatch.cli.report import report
+from vodwatch.cli.report import report, retention, videos
 from vodwatch.cli.serve import serve
 from vodwatch.cli.tenant import tenant
 from vodwatch.cli.token import token
@@ -16,5 +16,5 @@ def main() -> None:
     """vodwatch: how much of each video each viewer really watched, and for how long."""
 
 
-for command in (serve, tenant, db, report, token):
+for command in (serve, tenant, db, report, videos, retention, token):
     main.add_command(command)

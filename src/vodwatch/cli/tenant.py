@@ -21,6 +21,7 @@ from vodwatch.store.tenants import (
     list_tenants,
     rotate_secret,
     set_allowed_origins,
+    set_completion_threshold,
     set_disabled,
 )
 
@@ -110,6 +111,7 @@ def tenant_list(as_json: bool, database_url: str, key_file: str | None) -> None:
                         "allowedOrigins": list(t.allowed_origins),
                         "disabledAt": _seconds(t.disabled_at_ms),
                         "previousSecretValidUntil": _seconds(t.grace_ends_at_ms(now)),
+                        "completionThreshold": t.completion_threshold,
                     }
                     for t in found
                 ],
@@ -219,6 +221,28 @@ def tenant_enable(authkey: str, database_url: str, key_file: str | None) -> None
     """Accept the requests and playback tokens of the tenant AUTHKEY again."""
     _set_disabled(authkey, database_url, key_file, is_disabled=False)
     click.echo(f"{authkey}: enabled")
+    click.echo(PICKED_UP, err=True)
+
+
+@tenant.command("set-threshold")
+@click.argument("authkey")
+@click.argument("percent", metavar="N", type=click.IntRange(1, 100))
+@database_url_option
+@key_file_option
+def tenant_set_threshold(
+    authkey: str, percent: int, database_url: str, key_file: str | None
+) -> None:
+    """Set the default completion threshold of the tenant AUTHKEY to N percent (1..100): a
+    viewer has completed a video once they covered N % of it. A video's own threshold
+    (``completionThreshold`` in PUT media) wins over it."""
+    database = open_migrated(database_url, key_file)
+    try:
+        with database.write() as conn:
+            if not set_completion_threshold(conn, authkey, percent):
+                raise _unknown(authkey)
+    finally:
+        database.dispose()
+    click.echo(f"{authkey}: completion threshold {percent}%")
     click.echo(PICKED_UP, err=True)
 
 

@@ -138,6 +138,12 @@ def apply_beacon(
 
 
 def _check_size(visit: Visit, pair: ViewerVideo) -> None:
+    if (
+        len(visit.coverage) <= MAX_VISIT_RANGES
+        and len(visit.seqs) <= MAX_SEQ_RANGES
+        and len(pair.coverage) <= MAX_PAIR_RANGES
+    ):
+        return  # (every beacon: no message made for nothing)
     where = f"sessionId {visit.session_id!r}"
     if len(visit.coverage) > MAX_VISIT_RANGES:
         raise InvalidParameter(

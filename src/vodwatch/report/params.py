@@ -33,27 +33,18 @@ class ReportQuery:
 
 
 def parse_report_query(
-    query: list[tuple[str, str]], body: Mapping[str, object] | None = None
+    query: list[tuple[str, str]],
+    body: Mapping[str, object] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> ReportQuery:
-    """Merge body and query (the query string wins), check every value.
+    """Merge body and query (the query string wins), check every value; ``extra`` names
+    parameters the caller takes besides (the export's ``format``), left unchecked here.
 
     An empty value means "not given", as Talk-cloud clients send unused parameters blank.
     """
-    merged: dict[str, object] = {}
-    for name, value in (body or {}).items():
-        _check_name(name, "body field")
-        merged[name] = value
-    seen: set[str] = set()
-    for name, value in query:
-        _check_name(name, "parameter")
-        if name in seen:
-            raise InvalidParameter(f"parameter '{name}' is given more than once")
-        seen.add(name)
-        merged[name] = value
-    given = {name: value for name, value in merged.items() if value not in ("", None)}
-
-    start_time = _integer(given, "startTime", 0, MAX_UNIX_SECONDS)
-    end_time = _integer(given, "endTime", 0, MAX_UNIX_SECONDS)
+    given = merge_parameters(query, body, PARAMETERS + extra)
+    start_time = optional_integer(given, "startTime", 0, MAX_UNIX_SECONDS)
+    end_time = optional_integer(given, "endTime", 0, MAX_UNIX_SECONDS)
     if start_time is not None and end_time is not None and start_time > end_time:
         raise InvalidParameter(f"startTime ({start_time}) is after endTime ({end_time})")
     group_by = given.get("groupBy", "visit")
@@ -62,20 +53,39 @@ def parse_report_query(
     return ReportQuery(
         start_time=start_time,
         end_time=end_time,
-        user_id=_text(given, "userId"),
-        video_info=_text(given, "videoInfo"),
-        page=_integer(given, "page", 1, MAX_PAGE) or 1,
-        page_size=_integer(given, "pageSize", 1, MAX_PAGE_SIZE) or DEFAULT_PAGE_SIZE,
+        user_id=optional_text(given, "userId"),
+        video_info=optional_text(given, "videoInfo"),
+        page=optional_integer(given, "page", 1, MAX_PAGE) or 1,
+        page_size=optional_integer(given, "pageSize", 1, MAX_PAGE_SIZE) or DEFAULT_PAGE_SIZE,
         group_by=group_by,
     )
 
 
-def _check_name(name: str, kind: str) -> None:
-    if name not in PARAMETERS:
-        raise InvalidParameter(f"unknown {kind} '{name}'; known: {', '.join(PARAMETERS)}")
+def merge_parameters(
+    query: list[tuple[str, str]], body: Mapping[str, object] | None, known: tuple[str, ...]
+) -> dict[str, object]:
+    """Body fields, then query parameters over them, without the blank ones; a name not in
+    ``known``, or given twice in the query, is an error."""
+    merged: dict[str, object] = {}
+    for name, value in (body or {}).items():
+        _check_name(name, "body field", known)
+        merged[name] = value
+    seen: set[str] = set()
+    for name, value in query:
+        _check_name(name, "parameter", known)
+        if name in seen:
+            raise InvalidParameter(f"parameter '{name}' is given more than once")
+        seen.add(name)
+        merged[name] = value
+    return {name: value for name, value in merged.items() if value not in ("", None)}
 
 
-def _integer(given: Mapping[str, object], name: str, low: int, high: int) -> int | None:
+def _check_name(name: str, kind: str, known: tuple[str, ...]) -> None:
+    if name not in known:
+        raise InvalidParameter(f"unknown {kind} '{name}'; known: {', '.join(known)}")
+
+
+def optional_integer(given: Mapping[str, object], name: str, low: int, high: int) -> int | None:
     value = given.get(name)
     if value is None:
         return None
@@ -84,6 +94,6 @@ def _integer(given: Mapping[str, object], name: str, low: int, high: int) -> int
     return require_int(name, value, low=low, high=high)
 
 
-def _text(given: Mapping[str, object], name: str) -> str | None:
+def optional_text(given: Mapping[str, object], name: str) -> str | None:
     value = given.get(name)
     return None if value is None else require_text(name, value)

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 from sqlalchemy import Connection, and_, case, func, or_, select
 
@@ -15,6 +16,19 @@ class Asset:
     title: str
     duration_ms: int | None
     is_cataloged: bool
+    completion_threshold: int | None = None  # None: the tenant's
+
+    def effective_threshold(self, tenant_threshold: int) -> int:
+        return tenant_threshold if self.completion_threshold is None else self.completion_threshold
+
+
+class Keep(Enum):
+    """A field left as it is."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +53,21 @@ def fold_title(title: str) -> str:
 
 
 def put_asset(
-    conn: Connection, tenant_id: int, asset_id: str, title: str, duration_ms: int, now_ms: int
-) -> bool:
-    """Create or replace a catalog entry; True when it is new."""
-    existed = get_asset(conn, tenant_id, asset_id) is not None
+    conn: Connection,
+    tenant_id: int,
+    asset_id: str,
+    title: str,
+    duration_ms: int,
+    now_ms: int,
+    completion_threshold: int | Keep | None = KEEP,
+) -> tuple[Asset, bool]:
+    """Create or replace a catalog entry (its completion threshold only when given: None
+    clears it); the entry as stored, and whether it is new."""
+    existing = get_asset(conn, tenant_id, asset_id)
+    if completion_threshold is KEEP:
+        threshold = None if existing is None else existing.completion_threshold
+    else:
+        threshold = completion_threshold
     statement = upsert(conn, assets).values(
         tenant_id=tenant_id,
         asset_id=asset_id,
@@ -52,26 +77,33 @@ def put_asset(
         is_cataloged=True,
         created_at_ms=now_ms,
         updated_at_ms=now_ms,
+        completion_threshold=threshold,
     )
+    changes = {
+        "title": statement.excluded.title,
+        "title_folded": statement.excluded.title_folded,
+        "duration_ms": statement.excluded.duration_ms,
+        "is_cataloged": True,
+        "updated_at_ms": statement.excluded.updated_at_ms,
+    }
+    if completion_threshold is not KEEP:
+        changes["completion_threshold"] = statement.excluded.completion_threshold
     conn.execute(
         statement.on_conflict_do_update(
-            index_elements=[assets.c.tenant_id, assets.c.asset_id],
-            set_={
-                "title": statement.excluded.title,
-                "title_folded": statement.excluded.title_folded,
-                "duration_ms": statement.excluded.duration_ms,
-                "is_cataloged": True,
-                "updated_at_ms": statement.excluded.updated_at_ms,
-            },
+            index_elements=[assets.c.tenant_id, assets.c.asset_id], set_=changes
         )
     )
-    return not existed
+    return Asset(asset_id, title, duration_ms, True, threshold), existing is None
 
 
 def get_asset(conn: Connection, tenant_id: int, asset_id: str) -> Asset | None:
     row = conn.execute(
         select(
-            assets.c.asset_id, assets.c.title, assets.c.duration_ms, assets.c.is_cataloged
+            assets.c.asset_id,
+            assets.c.title,
+            assets.c.duration_ms,
+            assets.c.is_cataloged,
+            assets.c.completion_threshold,
         ).where(assets.c.tenant_id == tenant_id, assets.c.asset_id == asset_id)
     ).one_or_none()
     return None if row is None else Asset(*row)

@@ -45,6 +45,7 @@ class ReportRow:
     last_seen_at_ms: int
     session_id: str | None = None  # visits only
     visit_count: int = 1
+    completion_threshold: int | None = None  # the video's own; None: the tenant's
 
 
 def escape_like(text: str) -> str:
@@ -66,7 +67,7 @@ def matching_assets(tenant_id: int, video_info: str) -> Select[tuple[str]]:
     )
 
 
-def _asset_condition(
+def asset_condition(
     conn: Connection, tenant_id: int, video_info: str, column: ColumnElement[str]
 ) -> ColumnElement[bool]:
     """``column`` is one of the videos ``video_info`` matches."""
@@ -88,7 +89,7 @@ def _filters(conn: Connection, tenant_id: int, query: ReportQuery) -> list[Colum
     if query.user_id is not None:
         conditions.append(visits.c.user_id == query.user_id)
     if query.video_info is not None:
-        conditions.append(_asset_condition(conn, tenant_id, query.video_info, visits.c.asset_id))
+        conditions.append(asset_condition(conn, tenant_id, query.video_info, visits.c.asset_id))
     return conditions
 
 
@@ -161,7 +162,7 @@ def _page_rollup(
     if query.user_id is not None:
         conditions.append(pairs_table.user_id == query.user_id)
     if query.video_info is not None:
-        conditions.append(_asset_condition(conn, tenant_id, query.video_info, pairs_table.asset_id))
+        conditions.append(asset_condition(conn, tenant_id, query.video_info, pairs_table.asset_id))
     total = conn.execute(
         select(func.count()).select_from(viewer_videos).where(*conditions)
     ).scalar_one()
@@ -274,6 +275,7 @@ def _report_row(
         last_seen_at_ms=row.last_seen_at_ms,
         session_id=session_id,
         visit_count=visit_count,
+        completion_threshold=row.completion_threshold,
     )
 
 
@@ -282,7 +284,12 @@ def _with_names(
 ) -> Select[tuple[object, ...]]:
     """Join a page to the catalog for titles, durations and viewer names."""
     return (
-        statement.add_columns(assets.c.title, assets.c.duration_ms, viewers.c.user_name)
+        statement.add_columns(
+            assets.c.title,
+            assets.c.duration_ms,
+            assets.c.completion_threshold,
+            viewers.c.user_name,
+        )
         .join_from(
             page,
             assets,

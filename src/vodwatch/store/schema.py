@@ -42,6 +42,9 @@ tenants = Table(
     Column("previous_secret", Text, nullable=True),
     Column("previous_secret_expires_at_ms", BigInteger, nullable=True),
     Column("disabled_at_ms", BigInteger, nullable=True),  # None: enabled
+    # Percent of a video a viewer must have covered to have completed it (1..100, SPEC §9).
+    Column("completion_threshold", Integer, nullable=False, server_default="90"),
+    Column("is_demo", Boolean, nullable=False, server_default=false()),  # vodwatch demo's
 )
 
 assets = Table(
@@ -56,6 +59,7 @@ assets = Table(
     Column("is_cataloged", Boolean, nullable=False, server_default=false()),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
+    Column("completion_threshold", Integer, nullable=True),  # None: the tenant's
     ForeignKeyConstraint(["tenant_id"], ["tenants.tenant_id"]),
 )
 
@@ -147,3 +151,17 @@ Index(
     signed_requests.c.tenant_id,
     signed_requests.c.expires_at_ms,
 )
+
+# People who sign in to the dashboard (store.accounts). Small and looked up by e-mail before any
+# tenant is known, so, like ``tenants``, not keyed by tenant first.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("email", String(254), primary_key=True),  # folded to lower case
+    Column("tenant_id", Integer, nullable=False),
+    Column("password_hash", Text, nullable=False),  # argon2id, PHC string
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("password_changed_at_ms", BigInteger, nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.tenant_id"]),
+)
+Index("ix_accounts_tenant_id", accounts.c.tenant_id)

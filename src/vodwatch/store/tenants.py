@@ -13,6 +13,8 @@ from sqlalchemy import Connection, RowMapping, func, insert, inspect, select, up
 from vodwatch.keyring import FORMAT, SecretBox, stored_key_id
 from vodwatch.store.schema import tenants
 
+DEFAULT_COMPLETION_THRESHOLD = 90
+
 
 @dataclass(frozen=True, slots=True)
 class Tenant:
@@ -25,6 +27,8 @@ class Tenant:
     previous_secret: str | None = field(default=None, repr=False)
     previous_secret_expires_at_ms: int | None = None
     disabled_at_ms: int | None = None
+    completion_threshold: int = DEFAULT_COMPLETION_THRESHOLD  # percent, for videos without one
+    is_demo: bool = False  # loaded by ``vodwatch demo``: its numbers are made up
 
     @property
     def is_disabled(self) -> bool:
@@ -59,6 +63,7 @@ def create_tenant(
     *,
     authkey: str | None = None,
     secret: str | None = None,
+    is_demo: bool = False,
 ) -> Tenant:
     """A new tenant; its authkey and secret are generated unless given (tests give them)."""
     authkey = authkey or new_authkey()
@@ -70,10 +75,16 @@ def create_tenant(
             authkey=authkey,
             secret=box.encrypt(authkey, secret),
             created_at_ms=now_ms,
+            is_demo=is_demo,
         )
         .returning(tenants.c.tenant_id)
     )
-    return Tenant(result.scalar_one(), name, authkey, secret, ())
+    return Tenant(result.scalar_one(), name, authkey, secret, (), is_demo=is_demo)
+
+
+def find_tenant_by_id(conn: Connection, box: SecretBox, tenant_id: int) -> Tenant | None:
+    row = conn.execute(select(tenants).where(tenants.c.tenant_id == tenant_id)).one_or_none()
+    return None if row is None else _tenant(box, row._mapping)
 
 
 def find_tenant(conn: Connection, box: SecretBox, authkey: str) -> Tenant | None:
@@ -142,6 +153,15 @@ def set_disabled(conn: Connection, authkey: str, now_ms: int, *, is_disabled: bo
     return result.rowcount == 1
 
 
+def set_completion_threshold(conn: Connection, authkey: str, percent: int) -> bool:
+    """Set a tenant's default completion threshold (1..100, checked by the caller); False
+    when the authkey is unknown."""
+    result = conn.execute(
+        update(tenants).where(tenants.c.authkey == authkey).values(completion_threshold=percent)
+    )
+    return result.rowcount == 1
+
+
 def find_other_key_id(conn: Connection, key_id: str | None) -> str | None:
     """The id of a key other than ``key_id`` (any key when None) that a stored tenant secret
     was encrypted with; None when there is no such secret (plaintext ones do not count)."""
@@ -166,4 +186,6 @@ def _tenant(box: SecretBox, mapping: RowMapping) -> Tenant:
         previous_secret=None if previous is None else box.decrypt(authkey, previous),
         previous_secret_expires_at_ms=mapping["previous_secret_expires_at_ms"],
         disabled_at_ms=mapping["disabled_at_ms"],
+        completion_threshold=mapping["completion_threshold"],
+        is_demo=mapping["is_demo"],
     )
