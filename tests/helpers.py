@@ -56,10 +56,10 @@ def table_columns(db: Database) -> dict[str, list[str]]:
         }
 
 
-def run(*args: str, ok: bool = True, stdout_only: bool = False) -> str:
-    """The ``vodwatch`` command in-process; what it printed (stdout and stderr, or only
-    stdout). Checks the exit code: 0 when ``ok``, anything else when not."""
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+def run(*args: str, ok: bool = True, stdout_only: bool = False, input: str | None = None) -> str:
+    """The ``vodwatch`` command in-process, ``input`` on its standard input; what it printed
+    (stdout and stderr, or only stdout). Checks the exit code: 0 when ``ok``, else not 0."""
+    result = CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
     assert (result.exit_code == 0) == ok, result.output
     return result.stdout if stdout_only else result.output
 

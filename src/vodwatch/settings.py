@@ -172,6 +172,13 @@ class ServiceSettings:
         "Open connections per worker; beyond it, those waiting longest for a request head are "
         "closed first, else the newcomer is answered 503.",
     )
+    dashboard_login_rate: Rate = _setting(
+        Rate(10, 60.0),
+        "VODWATCH_DASHBOARD_LOGIN_RATE",
+        Rate.parse,
+        "Dashboard sign-in attempts per account and per client address (e.g. 10/minute); "
+        "beyond it, attempts are refused (429) until the budget is earned back.",
+    )
     public_url: str = _setting(
         "",
         "VODWATCH_PUBLIC_URL",

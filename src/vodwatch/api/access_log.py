@@ -1,5 +1,7 @@
 """One structured log line per request: method, path, status, duration. Never the query
-string, headers or body (they carry viewer ids, signatures and playback tokens)."""
+string, headers or body (they carry viewer ids, signatures, playback tokens, and the
+dashboard's passwords, session cookies and CSRF tokens), nor the viewer id in the path of a
+dashboard viewer page."""
 
 import logging
 import time
@@ -7,6 +9,12 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("vodwatch.access")
+VIEWER_PAGES = "/dashboard/viewers/"
+
+
+def loggable_path(path: str) -> str:
+    """``path``, with the viewer id of a dashboard viewer page left out."""
+    return VIEWER_PAGES + "…" if path.startswith(VIEWER_PAGES) else path
 
 
 class AccessLog:
@@ -41,7 +49,7 @@ class AccessLog:
                 "request",
                 extra={
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": loggable_path(scope["path"]),
                     "status": status,
                     "ms": round((time.perf_counter() - started) * 1000, 2),
                     "authkey": authkey,

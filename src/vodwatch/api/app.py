@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 import vodwatch
+from vodwatch import dashboard
 from vodwatch.api import beacons, catalog, health, insights, report
 from vodwatch.api.access_log import AccessLog
 from vodwatch.api.incoming import Services
@@ -61,6 +62,7 @@ def create_app(
     app.state.services = Services(db=db, clock=clock, settings=settings or ServiceSettings())
     for module in (beacons, report, insights, catalog, health):
         app.include_router(module.router)
+    dashboard.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
     app.add_exception_handler(VodwatchError, handle_vodwatch_error)
     app.add_exception_handler(HTTPException, handle_http_exception)

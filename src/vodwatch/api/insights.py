@@ -243,7 +243,7 @@ async def get_export(request: Request) -> Response:
     file_format, file = await run_in_threadpool(_export, services, incoming)
     stamp = datetime.fromtimestamp(services.clock(), UTC).strftime("%Y%m%d-%H%M%S")
     return StreamingResponse(
-        _stream(file),
+        stream_file(file),
         media_type=export.CONTENT_TYPES[file_format],
         headers={
             "Content-Disposition": f'attachment; filename="vodwatch-watch-{stamp}.{file_format}"'
@@ -251,7 +251,8 @@ async def get_export(request: Request) -> Response:
     )
 
 
-async def _stream(file: IO[bytes]) -> AsyncIterator[bytes]:
+async def stream_file(file: IO[bytes]) -> AsyncIterator[bytes]:
+    """A file's bytes, a chunk at a time off the event loop; closed at the end."""
     try:
         while chunk := await run_in_threadpool(file.read, DOWNLOAD_CHUNK):
             yield chunk

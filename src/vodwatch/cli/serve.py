@@ -30,7 +30,7 @@ from vodwatch.settings import (
 )
 from vodwatch.store.database import Database, describe_url
 from vodwatch.store.migrate import require_current, upgrade
-from vodwatch.store.tenants import count_tenants, create_tenant
+from vodwatch.store.tenants import Tenant, count_tenants, create_tenant, lock_tenant_creation
 
 _ENVIRONMENT = {name: env for name, env, _, _ in setting_help()}
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,7 +73,8 @@ def service_setting_options(function: F) -> F:
 @click.option(
     "--first-tenant",
     metavar="NAME",
-    help="If the database has no tenant yet, create one and print its credentials (once).",
+    help="If the database has no tenant yet (the demo tenant does not count), create one and "
+    "print its credentials (once).",
 )
 @click.option(
     "--no-upgrade",
@@ -126,7 +127,7 @@ def serve(
         else:
             upgrade(database)
         if first_tenant:
-            _create_first_tenant(database, first_tenant, host, port)
+            create_first_tenant(database, first_tenant, host, port)
     except DATABASE_ERRORS as error:
         raise click.ClickException(str(error)) from None
     finally:
@@ -190,11 +191,15 @@ def run_workers(
     )
 
 
-def _create_first_tenant(database: Database, name: str, host: str, port: int) -> None:
+def create_first_tenant(database: Database, name: str, host: str, port: int) -> Tenant | None:
+    """Create a tenant and print its credentials, unless there is one already: the demo
+    tenant (``vodwatch demo``, which ``make run`` loads first) does not count. ``serve`` adds
+    no demo data itself."""
     box = database.secret_box
     with database.write() as conn:
-        if count_tenants(conn):
-            return
+        lock_tenant_creation(conn)
+        if count_tenants(conn, include_demo=False):
+            return None
         created = create_tenant(conn, box, name, int(time.time() * 1000))
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
     program = sys.argv[0] if sys.argv[0].endswith("vodwatch") else "vodwatch"
@@ -206,3 +211,4 @@ def _create_first_tenant(database: Database, name: str, host: str, port: int) ->
         f"  {program} report --url http://{url_host}:{port} "
         f"--authkey {created.authkey} --secret {created.secret}\n"
     )
+    return created

@@ -1,4 +1,5 @@
-"""Tenant queries: create, find by authkey, list, allowed origins, secret rotation, disabling.
+"""Tenant queries: create, find by authkey, list, allowed origins, secret rotation, disabling,
+the demo tenant, deleting a tenant with all its data.
 
 Secrets are stored encrypted (``vodwatch.keyring``): the queries take the ``SecretBox``
 (``Database.secret_box``) and hand out ``Tenant`` records holding the plaintext.
@@ -8,12 +9,13 @@ import json
 import secrets
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, RowMapping, func, insert, inspect, select, update
+from sqlalchemy import Connection, RowMapping, delete, func, insert, inspect, select, text, update
 
 from vodwatch.keyring import FORMAT, SecretBox, stored_key_id
-from vodwatch.store.schema import tenants
+from vodwatch.store.schema import metadata, tenants
 
 DEFAULT_COMPLETION_THRESHOLD = 90
+_PG_TENANT_CREATION_LOCK = 0x766F6474  # "vodt": advisory lock key (store.migrate has "vodw")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +108,41 @@ def list_enabled_origins(conn: Connection) -> frozenset[str]:
     return frozenset(origin for origins in rows for origin in json.loads(origins))
 
 
-def count_tenants(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(tenants)).scalar_one())
+def count_tenants(conn: Connection, *, include_demo: bool = True) -> int:
+    query = select(func.count()).select_from(tenants)
+    if not include_demo:
+        query = query.where(~tenants.c.is_demo)
+    return int(conn.execute(query).scalar_one())
+
+
+def find_demo_tenant(conn: Connection, box: SecretBox) -> Tenant | None:
+    """The tenant ``vodwatch demo`` loaded (the first, should there be several); None when
+    there is none."""
+    row = conn.execute(
+        select(tenants).where(tenants.c.is_demo).order_by(tenants.c.tenant_id).limit(1)
+    ).one_or_none()
+    return None if row is None else _tenant(box, row._mapping)
+
+
+def lock_tenant_creation(conn: Connection) -> None:
+    """Until this write transaction ends, other transactions that call this wait: a check
+    for a tenant and the creation it decides on then happen as one. (On SQLite every write
+    transaction holds the database's write lock already.)"""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_TENANT_CREATION_LOCK})
+
+
+def delete_tenant(conn: Connection, tenant_id: int) -> dict[str, int]:
+    """Delete a tenant and every row of it, in every table that has a ``tenant_id`` (those
+    that refer to others first); the number of rows deleted per table, ``tenants`` last."""
+    deleted = {}
+    for table in reversed(metadata.sorted_tables):
+        if table is not tenants and "tenant_id" in table.c:
+            result = conn.execute(delete(table).where(table.c.tenant_id == tenant_id))
+            deleted[table.name] = result.rowcount
+    result = conn.execute(delete(tenants).where(tenants.c.tenant_id == tenant_id))
+    deleted[tenants.name] = result.rowcount
+    return deleted
 
 
 def set_allowed_origins(conn: Connection, authkey: str, origins: list[str]) -> bool:
