@@ -6,6 +6,10 @@ Writes ``bench/results/latest.json``, ``bench/results/latest.md`` (the table it 
 and ``bench/results/latency.png`` (query latency against data size). Parts:
 
 - ``query``: the seed endpoint's p50/p99 per case at 10k, 100k and 1M visits (quick: 2k, 10k);
+- ``insights``: the analytics endpoints (videos, retention, viewer: p50/p99; the export of
+  100,000 rows as CSV and XLSX: rows/s and the server's peak RSS growth) and the dashboard's
+  video page, on the query part's 1M visits (reused when both run) plus a tenant of 100,000
+  visits whose star video has 10,000 viewers (quick: 10k visits, 5,000 and 1,000);
 - ``ingest``: single player beacons against the HTTP floor, batches of 100 server beacons
   against the storage floor, per backend;
 - ``memory``: the service's resident memory through a sustained ingest (10 minutes; quick: 15 s);
@@ -31,8 +35,8 @@ from typing import Any
 from sqlalchemy import text
 from tqdm import tqdm
 
-from bench import ingest
-from bench.dataset import load_dataset
+from bench import ingest, insights
+from bench.dataset import LoadedDataset, load_dataset
 from bench.query import CASES, measure_queries
 from bench.viewing import Heartbeat, generate_visits, heartbeats, make_tenants
 from vodwatch.client import VodwatchClient
@@ -45,12 +49,15 @@ RESULTS = BENCH / "results"
 WORKDIR = BENCH / ".work"
 PG_URL = os.environ.get("VODWATCH_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TENANTS, VIEWERS, VIDEOS = 100, 100_000, 10_000
-ALL_PARTS = ("query", "ingest", "memory", "peer")
+ALL_PARTS = ("query", "insights", "ingest", "memory", "peer")
 TARGETS = {
     "ingest.single.ratio_to_http_floor": 0.5,
     "ingest.batch.ratio_to_storage_floor": 0.5,
     "query.p99_ms_max": 50.0,
 }
+# The query part's largest dataset, per backend, when the insights part runs on it next:
+# (url, what was loaded). Whatever is left here at the end is dropped.
+SHARED: dict[str, tuple[str, LoadedDataset]] = {}
 
 
 @contextmanager
@@ -92,8 +99,24 @@ def timed_bar(description: str, seconds: float) -> Iterator[Callable[[float], No
 # -- query -----------------------------------------------------------------------------------
 
 
-def run_query(backends: list[str], sizes: list[int], repeats: int) -> dict[str, Any]:
+def build_dataset(backend: str, name: str, size: int) -> tuple[str, LoadedDataset]:
+    """A new database ``name`` holding the query part's dataset of ``size`` visits."""
     tenants = make_tenants(TENANTS, VIEWERS, VIDEOS)
+    url = ingest.fresh_database(backend, WORKDIR, name, PG_URL)
+    db = Database(url)
+    try:
+        upgrade(db)
+        with bar(f"{backend}: load {size:,} visits", size, "visits") as progress:
+            loaded = load_dataset(db, tenants, generate_visits(tenants, size), progress)
+    finally:
+        db.dispose()
+    return url, loaded
+
+
+def run_query(
+    backends: list[str], sizes: list[int], repeats: int, keep_size: int | None = None
+) -> dict[str, Any]:
+    """``keep_size``: keep that size's database in ``SHARED`` (for the insights part)."""
     out: dict[str, Any] = {
         "sizes": sizes,
         "tenants": TENANTS,
@@ -105,23 +128,71 @@ def run_query(backends: list[str], sizes: list[int], repeats: int) -> dict[str, 
     for backend in backends:
         per_size: dict[str, Any] = {}
         for size in sizes:
-            url = ingest.fresh_database(backend, WORKDIR, "vodwatch_bench_query", PG_URL)
-            db = Database(url)
-            try:
-                upgrade(db)
-                with bar(f"{backend}: load {size:,} visits", size, "visits") as progress:
-                    loaded = load_dataset(db, tenants, generate_visits(tenants, size), progress)
-            finally:
-                db.dispose()
+            url, loaded = build_dataset(backend, "vodwatch_bench_query", size)
             with bar(f"{backend}: query {size:,} visits", repeats * len(CASES), "req") as progress:
                 measured = measure_queries(url, loaded, WORKDIR, repeats, progress)
             measured["load_seconds"] = round(loaded.seconds, 1)
             per_size[str(size)] = measured
-            ingest.drop_database(backend, url, PG_URL)
+            if size == keep_size:
+                SHARED[backend] = (url, loaded)
+            else:
+                ingest.drop_database(backend, url, PG_URL)
         largest = per_size[str(max(sizes))]
         out[backend] = {"by_size": per_size, "p99_ms_max": largest["p99_ms_max"]}
     out["visits"] = max(sizes)
     return out
+
+
+# -- insights --------------------------------------------------------------------------------
+
+
+def run_insights(backends: list[str], plan: insights.Plan) -> dict[str, Any]:
+    """Per backend: the query part's dataset of ``plan.base_visits`` (the one it just measured
+    when it ran first, else built the same way), the insights tenant added, every case."""
+    out: dict[str, Any] = {"plan": plan.describe(), "cases": list(insights.CASES)}
+    for backend in backends:
+        shared = SHARED.pop(backend, None)
+        if shared is not None and shared[1].visits == plan.base_visits:
+            url, base = shared
+            built = "reused from the query part"
+        else:
+            if shared is not None:
+                ingest.drop_database(backend, shared[0], PG_URL)
+            url, base = build_dataset(backend, "vodwatch_bench_insights", plan.base_visits)
+            built = "built by the insights part"
+        try:
+            tenant_id = len(base.tenants) + 1
+            with bar(
+                f"{backend}: load the insights tenant", plan.tenant_visits, "visits"
+            ) as progress:
+                data = insights.add_insights_tenant(url, tenant_id, plan, progress)
+            measured = insights.measure_insights(url, data, plan, WORKDIR, bar)
+        finally:
+            ingest.drop_database(backend, url, PG_URL)
+        out[backend] = {
+            "dataset": {
+                "visits": base.visits + data.visits,
+                "base_visits": base.visits,
+                "base": built,
+                "base_load_seconds": round(base.seconds, 1),
+                "tenant_id": tenant_id,
+                "tenant_visits": data.visits,
+                "tenant_viewers": data.tenant.viewers,
+                "tenant_videos_watched": data.videos,
+                "star_asset": data.star_asset,
+                "star_viewers": data.star_viewers,
+                "tenant_load_seconds": round(data.load_seconds, 1),
+            },
+            **measured,
+        }
+    out["visits"] = plan.base_visits + plan.tenant_visits
+    return out
+
+
+def drop_shared() -> None:
+    while SHARED:
+        backend, (url, _) = SHARED.popitem()
+        ingest.drop_database(backend, url, PG_URL)
 
 
 # -- ingest ----------------------------------------------------------------------------------
@@ -415,6 +486,18 @@ def flatten(results: dict[str, Any]) -> dict[str, Any]:
         flat["query.visits"] = query["visits"]
     if "memory" in results:
         flat["memory.growth_percent"] = results["memory"]["growth_percent"]
+    insights_results = results.get("insights", {})
+    for backend in ("sqlite", "postgresql"):
+        for case, result in insights_results.get(backend, {}).items():
+            if case not in insights.TARGETS:
+                continue
+            if not result.get("measured", True):
+                flat[f"insights.{backend}.{case}"] = result["why"]
+                continue
+            for figure in insights.TARGETS[case]:
+                flat[f"insights.{backend}.{case}.{figure}"] = result[figure]
+    if insights_results:
+        flat["insights.visits"] = insights_results["visits"]
     return flat
 
 
@@ -428,7 +511,10 @@ def targets(flat: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if parts[0] == "ingest" and parts[1] in ("sqlite", "postgresql"):
             parts.pop(1)  # each backend against the same target
         target = TARGETS["query.p99_ms_max"] if is_latency else TARGETS.get(".".join(parts))
-        if target is None:
+        if parts[0] == "insights" and len(parts) == 4:  # insights.<backend>.<case>.<figure>
+            kind, target = insights.TARGETS[parts[2]][parts[3]]
+            is_latency = kind == "max"  # at most the target, as latency
+        if target is None or not isinstance(value, int | float):
             continue
         met = value <= target if is_latency else value >= target
         gap = value - target if is_latency else target - value
@@ -470,6 +556,7 @@ def table(results: dict[str, Any]) -> str:
                     + " |"
                 )
         lines.append("")
+    lines += insights_table(results.get("insights"))
     ingest_results = results.get("ingest")
     if ingest_results:
         lines += [
@@ -545,6 +632,54 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def insights_table(part: dict[str, Any] | None) -> list[str]:
+    if not part:
+        return []
+    lines = [f"## Analytics endpoints at {part['visits']:,} visits, the largest tenant", ""]
+    for backend in ("sqlite", "postgresql"):
+        dataset = part.get(backend, {}).get("dataset")
+        if dataset:
+            lines.append(
+                f"- {backend}: {dataset['base_visits']:,} visits ({dataset['base']}, loaded in "
+                f"{dataset['base_load_seconds']} s) + tenant {dataset['tenant_id']}: "
+                f"{dataset['tenant_visits']:,} visits, {dataset['tenant_viewers']:,} viewers, "
+                f"star video {dataset['star_asset']} with {dataset['star_viewers']:,} viewers "
+                f"(loaded in {dataset['tenant_load_seconds']} s)"
+            )
+    lines += [
+        "",
+        "| backend | case | p50 ms | p99 ms | samples | rows/s | RSS growth MB | target | met |",
+        "|---|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for backend in ("sqlite", "postgresql"):
+        for case, result in part.get(backend, {}).items():
+            if case not in insights.TARGETS:
+                continue
+            if not result.get("measured", True):
+                lines.append(f"| {backend} | {case} | | | | | | | {result['why']} |")
+                continue
+            goals = ", ".join(
+                _goal(figure, verdict) for figure, verdict in result["target"].items()
+            )
+            missed = [figure for figure, verdict in result["target"].items() if not verdict["met"]]
+            lines.append(
+                f"| {backend} | {case} | {result.get('p50_ms', '')} | {result.get('p99_ms', '')} "
+                f"| {result.get('samples', result.get('runs', ''))} "
+                f"| {_thousands(result.get('rows_per_s'))} | {result.get('rss_growth_mb', '')} "
+                f"| {goals} | {'NO: ' + ', '.join(missed) if missed else 'yes'} |"
+            )
+    lines.append("")
+    return lines
+
+
+def _goal(figure: str, verdict: dict[str, Any]) -> str:
+    return f"{figure} ≤ {verdict['max']}" if "max" in verdict else f"{figure} ≥ {verdict['min']}"
+
+
+def _thousands(value: Any) -> str:
+    return "" if value is None else f"{value:,}"
+
+
 def chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -615,7 +750,12 @@ def main() -> int:
             backends,
             [2_000, 10_000] if quick else [10_000, 100_000, 1_000_000],
             30 if quick else 200,
+            # The insights part runs next on the largest dataset: keep it.
+            keep_size=(insights.QUICK if quick else insights.FULL).base_visits
+            if "insights" in parts
+            else None,
         ),
+        "insights": lambda: run_insights(backends, insights.QUICK if quick else insights.FULL),
         "ingest": lambda: run_ingest(
             backends, 3 if quick else 20, args.connections, 5_000 if quick else 100_000
         ),
@@ -623,16 +763,19 @@ def main() -> int:
         "peer": lambda: run_peer([300] if quick else [2_500, 20_000], 3 if quick else 5, backends),
     }
     failed = []
-    for part, run in runs.items():
-        if part not in parts:
-            continue
-        try:
-            results[part] = run()
-        except Exception as error:  # noqa: BLE001 - the other parts still run and are written
-            failed.append(part)
-            results.setdefault("failed", {})[part] = f"{type(error).__name__}: {error}"
-            print(f"{part} failed: {error!r}", file=sys.stderr)
-        write_results(results, args.out, stem, started)  # after each part: nothing is lost
+    try:
+        for part, run in runs.items():
+            if part not in parts:
+                continue
+            try:
+                results[part] = run()
+            except Exception as error:  # noqa: BLE001 - the other parts still run, are written
+                failed.append(part)
+                results.setdefault("failed", {})[part] = f"{type(error).__name__}: {error}"
+                print(f"{part} failed: {error!r}", file=sys.stderr)
+            write_results(results, args.out, stem, started)  # after each part: nothing is lost
+    finally:
+        drop_shared()
     text = table(results)
     print(text)
     print(f"written to {args.out / (stem + '.json')}", file=sys.stderr)

@@ -205,3 +205,48 @@ def heartbeats(visit: Visit, every_ms: int = 10_000) -> list[Heartbeat]:
     if pending:
         emit()
     return beats
+
+
+def insights_tenant(tenant_id: int, star_viewers: int) -> Tenant:
+    """A large tenant for the analytics benchmark: twice ``star_viewers`` viewers, and a video
+    (its first, the *star*) that ``star_viewers`` of them watched."""
+    return Tenant(
+        tenant_id=tenant_id,
+        name=f"tenant-{tenant_id}-insights",
+        viewers=2 * star_viewers,
+        videos=max(10, star_viewers // 25),
+        weight=0.0,  # not one of the tenants ``generate_visits`` spreads visits over
+    )
+
+
+def generate_star_visits(
+    tenant: Tenant, count: int, star_viewers: int, seed: int = 7, days: int = 180
+) -> Iterator[Visit]:
+    """``count`` visits of ``tenant``: each of ``star_viewers`` viewers (drawn from all its
+    viewers, popular or not) visits the star video (``asset_id(tenant, 0)``) once and a
+    quarter of them again; the other visits are Zipf-like over the other videos and every
+    viewer, as in ``generate_visits``. The star video has exactly ``star_viewers`` viewers."""
+    rng = random.Random(seed)
+    watchers = rng.sample(range(tenant.viewers), star_viewers)
+    star = [viewer for viewer in watchers for _ in range(2 if rng.random() < 0.25 else 1)]
+    if len(star) > count:
+        raise ValueError(f"{count} visits cannot hold the star video's {len(star)}")
+    pick_viewer = _zipf_picker(rng, tenant.viewers, 0.8)
+    pick_other = _zipf_picker(rng, tenant.videos - 1, 1.0)
+    for n in range(count):
+        if n < len(star):
+            viewer, video = star[n], 0
+        else:
+            viewer, video = pick_viewer(), 1 + pick_other()
+        duration = video_duration_ms(tenant.tenant_id, video)
+        segments, rate = _play(rng, duration)
+        yield Visit(
+            tenant_id=tenant.tenant_id,
+            session_id=f"s{seed:x}{n:09d}",
+            user_id=f"u{tenant.tenant_id}-{viewer}",
+            asset_id=asset_id(tenant.tenant_id, video),
+            started_at_ms=EPOCH_MS - rng.randrange(days * DAY_MS),
+            duration_ms=duration,
+            segments=segments,
+            rate=rate,
+        )
