@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import insert, text
 
 from bench.viewing import Tenant, Visit, asset_id, video_duration_ms, video_title
-from vodwatch.intervals import IntervalSet, measure, normalize, union
+from vodwatch.intervals import IntervalSet, coverage_end, measure, normalize, union
 from vodwatch.store.database import Database
 from vodwatch.store.schema import assets, tenants, viewer_videos, viewers, visits
 
@@ -169,6 +169,7 @@ class _Pair:
             "watch_ms": self.watch,
             "coverage": json.dumps(self.coverage, separators=(",", ":")),
             "covered_ms": measure(self.coverage),
+            "coverage_end_ms": coverage_end(self.coverage),
             "visit_count": self.visits,
             # Loaded as history (as server beacons would bring it): no player clock yet.
             "player_since_ms": None,

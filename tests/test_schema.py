@@ -1,22 +1,32 @@
 """The schema: ready to shard by tenant, and migrated forward without losing data."""
 
+import importlib.util
+import itertools
 import time
 
 import pytest
-from sqlalchemy import insert, inspect, text
+from sqlalchemy import insert, inspect, select, text
 from starlette.testclient import TestClient
 
-from tests.conftest import FakeClock, client_for
+from tests.conftest import FakeClock, add_tenant, client_for
 from tests.helpers import new_session_id, snapshot, stored_secrets, table_columns
 from vodwatch.api.app import create_app
 from vodwatch.ingest.visit import Visit
+from vodwatch.intervals import measure
 from vodwatch.keyring import UndecryptableSecret
 from vodwatch.store.database import Database
-from vodwatch.store.migrate import SchemaError, head_revision, read_schema_state, upgrade
-from vodwatch.store.schema import assets, viewers
+from vodwatch.store.migrate import (
+    MIGRATIONS,
+    SchemaError,
+    head_revision,
+    read_schema_state,
+    upgrade,
+)
+from vodwatch.store.schema import assets, viewer_videos, viewers
 from vodwatch.store.schema import visits as visits_table
 from vodwatch.store.tenants import Tenant, find_tenant, new_authkey, new_secret
 from vodwatch.store.visits import _row as visit_row
+from vodwatch.store.visits import decode_intervals
 
 # Small tables every shard needs whole (Citus "reference tables"): keyed by their own ids.
 # ``accounts`` is looked up by e-mail at sign-in, before any tenant is known.
@@ -194,5 +204,98 @@ def test_upgrade_encrypts_the_secrets_in_place_and_they_still_sign(
                     {"token": token, "sessionId": new_session_id(), "seq": 1}
                 )
                 assert client.watch_report()["data"]["total"] == 1
+    finally:
+        db.dispose()
+
+
+def test_upgrade_to_0008_backfills_where_each_pairs_coverage_ends(
+    database_url: str, clock: FakeClock
+):
+    """Pairs stored before 0008 get ``coverage_end_ms`` from their coverage, over more than one
+    batch of the backfill and two tenants, and the videos summary (summed in SQL from it) is
+    what the coverage says, clamped to the duration."""
+    spec = importlib.util.spec_from_file_location(
+        "coverage_end", MIGRATIONS / "versions" / "0008_coverage_end.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    # Each coverage, where it ends and |U| on a 10 s video: empty, inside, past the end, at it.
+    kinds = [
+        ("[]", 0, 0),
+        ("[[0,5000]]", 5000, 5000),
+        ("[[0,1000],[2000,12000]]", 12000, 9000),
+        ("[[9000,10000]]", 10000, 1000),
+    ]
+    coverages = {coverage: end for coverage, end, _ in kinds}
+    covered = {coverage: united for coverage, _, united in kinds}
+    db = Database(database_url)
+    try:
+        upgrade(db, "0007")
+        sizes = {}
+        tenant_list = [add_tenant(db, "big"), add_tenant(db, "small")]
+        for tenant, size in zip(tenant_list, (migration.CHUNK + 3, 5), strict=True):
+            sizes[tenant.tenant_id] = size
+            with db.write() as conn:
+                conn.execute(
+                    insert(assets).values(
+                        tenant_id=tenant.tenant_id,
+                        asset_id="860",
+                        title="数学 101",
+                        title_folded="数学 101",
+                        duration_ms=10_000,
+                        is_cataloged=True,
+                        created_at_ms=0,
+                        updated_at_ms=0,
+                    )
+                )
+                users = [f"user {n:05d}" for n in range(size)]
+                conn.execute(
+                    insert(viewers),
+                    [
+                        {"tenant_id": tenant.tenant_id, "user_id": user, "name_at_ms": 0}
+                        for user in users
+                    ],
+                )
+                conn.execute(
+                    insert(viewer_videos),
+                    [
+                        {
+                            "tenant_id": tenant.tenant_id,
+                            "user_id": user,
+                            "asset_id": "860",
+                            "first_started_at_ms": 1_764_000_000_000,
+                            "latest_started_at_ms": 1_764_000_000_000,
+                            "last_seen_at_ms": 1_764_000_000_000,
+                            "watch_ms": 1000,
+                            "coverage": coverage,
+                            "covered_ms": measure(decode_intervals(coverage)),
+                            "visit_count": 1,
+                        }
+                        for user, coverage in zip(users, itertools.cycle(coverages))
+                    ],
+                )
+
+        upgrade(db)
+        with db.read() as conn:
+            rows = conn.execute(
+                select(viewer_videos.c.coverage, viewer_videos.c.coverage_end_ms)
+            ).all()
+        assert len(rows) == sum(sizes.values())
+        assert all(end == coverages[coverage] for coverage, end in rows)
+        with TestClient(create_app(db, clock=clock)) as http:
+            for tenant in tenant_list:
+                size = sizes[tenant.tenant_id]
+                stored = list(itertools.islice(itertools.cycle(coverages), size))
+                total = sum(covered[coverage] for coverage in stored)
+                completed = stored.count("[[0,1000],[2000,12000]]")  # 90% of 10 s
+                [row] = client_for(http, tenant, clock).videos()["data"]["data"]
+                assert (row["viewers"], row["visits"], row["completedViewers"]) == (
+                    size,
+                    size,
+                    completed,
+                )
+                assert row["meanCoverage"] == f"{total * 100 // (size * 10_000)}%"
     finally:
         db.dispose()

@@ -1,16 +1,19 @@
 """The viewer-and-video rollup that ingest keeps (``viewer_videos``) against the visits it sums:
 ``groupBy=userVideo`` reads the rollup without a time range and groups the visits with one, and
-both must give the same rows as a brute-force model, whatever order the beacons came in."""
+both must give the same rows as a brute-force model, whatever order the beacons came in; and
+each pair's stored coverage end (what the videos summary sums by) is where its coverage ends."""
 
 import itertools
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from tests.conftest import FakeClock, add_tenant, client_for
 from tests.helpers import report_rows
 from tests.model import ms_set, percent
 from vodwatch.formats import format_visit_time
+from vodwatch.store.schema import viewer_videos
 
 DURATION_S = 4
 EVERY_TIME = {"startTime": 0, "endTime": 4_000_000_000}  # a range: the rows grouped from visits
@@ -54,6 +57,7 @@ def expected(beacons):
             "watchMs": watch,
             "visits": len({b["sessionId"] for b in mine}),
             "latest": max(b["startedAt"] for b in mine),
+            "end": max(points) + 1 if points else 0,  # coverage_end_ms: not clamped
         }
     return pairs
 
@@ -69,7 +73,8 @@ def rows(client, **params):
 @given(data=sessions())
 def test_rollup_and_grouped_visits_agree_with_the_model(db, http, clock: FakeClock, data):
     beacons, requests = data
-    client = client_for(http, add_tenant(db, f"t{next(counter)}"), clock)
+    tenant = add_tenant(db, f"t{next(counter)}")
+    client = client_for(http, tenant, clock)
     for asset in ("a1", "a2"):
         client.put_media(asset, f"Video {asset}", duration=DURATION_S)
     for n in range(min(requests, len(beacons))):
@@ -88,3 +93,12 @@ def test_rollup_and_grouped_visits_agree_with_the_model(db, http, clock: FakeClo
         theirs = [row for row in want if row[1] == asset[-2:]]
         assert rows(client, videoInfo=asset) == rows(client, videoInfo=asset, **EVERY_TIME)
         assert rows(client, videoInfo=asset) == theirs
+    stored = viewer_videos.c
+    with db.read() as conn:
+        rows_stored = conn.execute(
+            select(stored.user_id, stored.asset_id, stored.coverage_end_ms).where(
+                stored.tenant_id == tenant.tenant_id
+            )
+        )
+        ends = {(user, asset): end for user, asset, end in rows_stored}
+    assert ends == {key: pair["end"] for key, pair in model.items()}

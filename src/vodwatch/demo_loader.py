@@ -27,6 +27,7 @@ import contextvars
 import json
 import secrets
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,7 +142,10 @@ def load_demo(
     refuses something."""
     app = create_app(db, clock=_request_clock)
     try:
-        return asyncio.run(_send_plan(app, tenant, plan, on_sent))
+        # An event loop of its own, in a thread of its own: the caller's thread may be running
+        # one already (a notebook, or Playwright's sync API in the test session).
+        with ThreadPoolExecutor(1, thread_name_prefix="vodwatch-demo") as pool:
+            return pool.submit(asyncio.run, _send_plan(app, tenant, plan, on_sent)).result()
     finally:
         app.state.services.close()  # stores what is queued, then stops the writer
 

@@ -45,6 +45,15 @@ def measure(intervals: IntervalSet) -> int:
     return sum(end - start for start, end in intervals)
 
 
+def coverage_end(intervals: IntervalSet) -> int:
+    """Where a set in normal form ends (the end of its last interval); 0 when empty.
+
+    >>> coverage_end([(0, 10), (20, 30)]), coverage_end([])
+    (30, 0)
+    """
+    return intervals[-1][1] if intervals else 0
+
+
 def clamp(intervals: IntervalSet, low: int, high: int) -> IntervalSet:
     """The part of a normal set inside ``[low, high)``.
 

@@ -149,31 +149,28 @@ async def video_page(request: Request, asset_id: str) -> Response:
         )
         query = insights.parse_retention_query([("assetId", video_id)])
         with services.db.read() as conn:
-            video = audience.find_video(conn, tenant.tenant_id, video_id)
-            retention = insights.build_retention(conn, tenant.tenant_id, query)
-            summary = audience.build_video_summary(
-                conn, tenant.tenant_id, tenant.completion_threshold, video_id, EVERYTHING
-            )
-            viewers = audience.build_video_viewers(
+            shown = audience.build_video_page(
                 conn,
                 tenant.tenant_id,
                 tenant.completion_threshold,
                 video_id,
                 EVERYTHING,
+                buckets=query.buckets,
                 sort=sort,
                 order=order,
                 paging=paging,
             )
+        retention = shown.retention
         bounds = insights.bucket_bounds(retention["duration"], retention["buckets"])
         kept = {"sort": sort, "order": order}
         return {
-            "video": video,
+            "video": shown.video,
             "path": path,
-            "threshold": insights.effective_threshold(video, tenant.completion_threshold),
-            "summary": summary,
+            "threshold": shown.threshold,
+            "summary": shown.summary,
             "retention": retention,
             "chart_data": present.retention_chart_data(retention, bounds),
-            "viewers": viewers,
+            "viewers": shown.viewers,
             "sorts": sort_links(path, {}, VIEWER_COLUMNS, sort, order),
             "page_link": lambda number: present.with_query(path, {**kept, "page": number}),
             "origin": str(request.base_url).rstrip("/"),

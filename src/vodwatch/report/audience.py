@@ -2,23 +2,28 @@
 video, the viewers of one video, and every video one viewer watched.
 
 Each is put together from the endpoints' own queries and arithmetic (``report.insights``:
-``summarize_videos``, ``render_pair``, ``render_visit``), so a figure on a dashboard page is
+``collect_video_summaries``, ``render_pair``, ``render_visit``), so a figure on a dashboard page is
 always the one the API gives for the same data.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from operator import attrgetter, itemgetter
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection
 
 from vodwatch.errors import NotFound
 from vodwatch.formats import format_visit_time
 from vodwatch.report.insights import (
+    add_titles,
+    collect_video_summaries,
     effective_threshold,
+    is_completed,
     render_pair,
     render_visit,
-    summarize_videos,
+    tally_retention,
+    united_ms,
 )
 from vodwatch.report.params import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, optional_integer
 from vodwatch.store.insights import (
@@ -27,13 +32,18 @@ from vodwatch.store.insights import (
     VideoFacts,
     find_pairs,
     find_user_names,
+    find_video_pairs,
+    find_video_user_names,
     find_videos,
-    find_visits,
+    find_viewer_visits,
+    iter_pairs,
+    iter_visit_coverages,
 )
 
 ViewerSort = Literal["lastVisit", "name", "percent", "watchTime"]
 VIEWER_SORTS: tuple[ViewerSort, ...] = ("lastVisit", "name", "percent", "watchTime")
 ORDERS = ("desc", "asc")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +59,19 @@ class Paging:
             page_size=optional_integer(given, "pageSize", 1, MAX_PAGE_SIZE) or DEFAULT_PAGE_SIZE,
         )
 
-    def cut(self, rows: list[Any]) -> dict[str, Any]:
-        """The endpoints' paging fields and this page of ``rows`` (in ``data``)."""
+    def window(self, rows: list[T]) -> list[T]:
+        """This page of ``rows``."""
         offset = (self.page - 1) * self.page_size
+        return rows[offset : offset + self.page_size]
+
+    def answer(self, total: int, data: list[Any]) -> dict[str, Any]:
+        """The endpoints' paging fields, for ``total`` rows, and this page's ``data``."""
         return {
-            "total": len(rows),
+            "total": total,
             "per_page": self.page_size,
             "current_page": self.page,
-            "last_page": max(1, -(-len(rows) // self.page_size)),
-            "data": rows[offset : offset + self.page_size],
+            "last_page": max(1, -(-total // self.page_size)),
+            "data": data,
         }
 
 
@@ -74,33 +88,62 @@ def build_video_summary(
     conn: Connection, tenant_id: int, tenant_threshold: int, asset_id: str, time_range: TimeRange
 ) -> dict[str, Any] | None:
     """The videos endpoint's row of this one video; None when it has no visit in range."""
-    pairs = find_pairs(conn, tenant_id, time_range, asset_id=asset_id)
-    summaries = summarize_videos(pairs, find_videos(conn, tenant_id, [asset_id]), tenant_threshold)
+    summaries = collect_video_summaries(
+        conn, tenant_id, tenant_threshold, time_range, asset_id=asset_id
+    )
+    add_titles(conn, tenant_id, summaries)
     return summaries[0].render() if summaries else None
 
 
-def build_video_viewers(
-    conn: Connection,
-    tenant_id: int,
-    tenant_threshold: int,
-    asset_id: str,
-    time_range: TimeRange,
-    *,
-    sort: ViewerSort,
-    order: str,
-    paging: Paging,
-) -> dict[str, Any]:
-    """A page of the viewers of one video with visits in range: each viewer's figures as the
-    viewer endpoint gives them, plus ``userId``, ``userName``, ``visits`` and ``lastVisit``
-    (unix seconds). Ties are broken by userId ascending."""
-    video = find_video(conn, tenant_id, asset_id)
-    threshold = effective_threshold(video, tenant_threshold)
-    pairs = find_pairs(conn, tenant_id, time_range, asset_id=asset_id)
-    names = find_user_names(conn, tenant_id, [pair.user_id for pair in pairs])
-    rows = [_viewer_row(pair, names.get(pair.user_id, ""), video, threshold) for pair in pairs]
-    rows.sort(key=lambda row: row["userId"])
-    rows.sort(key=_VIEWER_SORT_KEYS[sort], reverse=order == "desc")
-    return paging.cut(rows)
+class ViewerRanking:
+    """The viewers of one video with visits in range, in the order of a sort (ties: userId
+    ascending), from their pairs as they pass (``passing``): of each it keeps only its sort key
+    and userId, names being read first when they are the sort. ``page`` reads the pairs of the
+    page shown again, with their names, and formats them."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        tenant_id: int,
+        tenant_threshold: int,
+        video: VideoFacts,
+        time_range: TimeRange,
+        sort: ViewerSort,
+        order: str,
+    ) -> None:
+        self._conn, self._tenant_id, self._time_range = conn, tenant_id, time_range
+        self._video = video
+        self._threshold = effective_threshold(video, tenant_threshold)
+        self._names: Mapping[str, str] = {}
+        if sort == "name":
+            self._names = find_video_user_names(conn, tenant_id, video.asset_id)
+        self._key = _viewer_sort_key(sort, video, self._names)
+        self._is_descending = order == "desc"
+        self._ranked: list[tuple[Any, str]] = []  # (sort key, userId)
+
+    def passing(self, pairs: Iterable[Pair]) -> Iterator[Pair]:
+        """Each pair, ranked as it passes on (into retention, on the video's page)."""
+        for pair in pairs:
+            self._ranked.append((self._key(pair), pair.user_id))
+            yield pair
+
+    def page(self, paging: Paging) -> dict[str, Any]:
+        """A page of rows: each viewer's figures as the viewer endpoint gives them, plus
+        ``userId``, ``userName``, ``visits`` and ``lastVisit`` (unix seconds)."""
+        ranked = sorted(self._ranked, key=itemgetter(1))  # ties: userId ascending
+        ranked.sort(key=itemgetter(0), reverse=self._is_descending)
+        shown = [user_id for _, user_id in paging.window(ranked)]
+        conn, tenant_id, video = self._conn, self._tenant_id, self._video
+        pairs = {
+            pair.user_id: pair
+            for pair in find_video_pairs(conn, tenant_id, video.asset_id, shown, self._time_range)
+        }
+        names = self._names or find_user_names(conn, tenant_id, shown)
+        rows = [
+            _viewer_row(pairs[user_id], names.get(user_id, ""), video, self._threshold)
+            for user_id in shown
+        ]
+        return paging.answer(len(ranked), rows)
 
 
 def _viewer_row(pair: Pair, user_name: str, video: VideoFacts, threshold: int) -> dict[str, Any]:
@@ -113,12 +156,62 @@ def _viewer_row(pair: Pair, user_name: str, video: VideoFacts, threshold: int) -
     }
 
 
-_VIEWER_SORT_KEYS: dict[ViewerSort, Any] = {
-    "lastVisit": lambda row: row["lastVisit"],
-    "name": lambda row: row["userName"] or row["userId"],  # code point order, as titles
-    "percent": lambda row: row["coveredMs"],  # one video: the same D for every viewer
-    "watchTime": lambda row: row["watchTimeMs"],
-}
+def _viewer_sort_key(
+    sort: ViewerSort, video: VideoFacts, names: Mapping[str, str]
+) -> Callable[[Pair], Any]:
+    """What a row's sort column shows, from its pair: lastVisit in unix seconds, the name (or
+    userId when none, in code point order, as titles), the percent (one video: the same D for
+    every viewer, so ``|U|``), the watch time."""
+    if sort == "name":
+        return lambda pair: names.get(pair.user_id, "") or pair.user_id
+    if sort == "percent":
+        duration = video.duration_ms
+        return lambda pair: united_ms(pair.coverage, duration)
+    if sort == "watchTime":
+        return attrgetter("watch_ms")
+    return lambda pair: pair.latest_started_at_ms // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class VideoPage:
+    """What the dashboard's video page shows of one video."""
+
+    video: VideoFacts
+    threshold: int  # effective
+    retention: dict[str, Any]  # as build_retention answers
+    summary: dict[str, Any] | None  # as build_video_summary answers
+    viewers: dict[str, Any]  # a page of them, as ViewerRanking.page answers
+
+
+def build_video_page(
+    conn: Connection,
+    tenant_id: int,
+    tenant_threshold: int,
+    asset_id: str,
+    time_range: TimeRange,
+    *,
+    buckets: int,
+    sort: ViewerSort,
+    order: str,
+    paging: Paging,
+) -> VideoPage:
+    """The retention of one video (``buckets`` of it), its row of the videos endpoint and a
+    page of its viewers, each as its own function answers, reading the video's pairs and
+    visits once (the row is summed in SQL, as the videos endpoint does). ``NotFound`` when
+    the tenant has no such video."""
+    video = find_video(conn, tenant_id, asset_id)
+    ranking = ViewerRanking(conn, tenant_id, tenant_threshold, video, time_range, sort, order)
+    pairs = ranking.passing(iter_pairs(conn, tenant_id, asset_id, time_range))
+    visits = iter_visit_coverages(conn, tenant_id, asset_id, time_range)
+    # Retention reads the pairs, and the ranking sees them pass, before the page is cut.
+    retention = tally_retention(video, buckets, (pair.coverage for pair in pairs), visits)
+    return VideoPage(
+        video=video,
+        threshold=effective_threshold(video, tenant_threshold),
+        retention=retention,
+        summary=build_video_summary(conn, tenant_id, tenant_threshold, asset_id, time_range),
+        viewers=ranking.page(paging),
+    )
 
 
 def build_viewer_videos(
@@ -139,9 +232,19 @@ def build_viewer_videos(
     pairs.sort(key=lambda pair: pair.asset_id)
     pairs.sort(key=lambda pair: pair.latest_started_at_ms, reverse=True)
     videos = find_videos(conn, tenant_id, [pair.asset_id for pair in pairs])
-    rows = []
+    completed = 0
     for pair in pairs:
+        video = videos.get(pair.asset_id)
+        duration = video.duration_ms if video else None
+        covered = united_ms(pair.coverage, duration)
+        completed += is_completed(covered, duration, effective_threshold(video, tenant_threshold))
+    rows = []
+    shown = paging.window(pairs)  # formatted for the page shown only
+    assets = [pair.asset_id for pair in shown]
+    visits = find_viewer_visits(conn, tenant_id, user_id, assets, time_range)
+    for pair in shown:
         video = videos.get(pair.asset_id) or VideoFacts(pair.asset_id, "", None, None)
+        found = visits.get(pair.asset_id, [])
         rows.append(
             {
                 "assetId": pair.asset_id,
@@ -149,17 +252,15 @@ def build_viewer_videos(
                 "duration": video.duration_ms or 0,
                 **render_pair(pair, video, effective_threshold(video, tenant_threshold)),
                 "lastVisit": pair.latest_started_at_ms // 1000,
+                "visits": [render_visit(visit, video.duration_ms or 0) for visit in found],
             }
         )
-    answer = paging.cut(rows)
-    for row in answer["data"]:
-        found = find_visits(conn, tenant_id, row["assetId"], time_range, user_id=user_id)
-        row["visits"] = [render_visit(visit, row["duration"]) for visit in found]
+    answer = paging.answer(len(pairs), rows)
     watch_ms = sum(pair.watch_ms for pair in pairs)
     return {
         "userId": user_id,
         "userName": find_user_names(conn, tenant_id, [user_id]).get(user_id, ""),
-        "completedVideos": sum(1 for row in rows if row["completed"]),
+        "completedVideos": completed,
         "watchTimeMs": watch_ms,
         "visitTime": format_visit_time(watch_ms),
         **answer,

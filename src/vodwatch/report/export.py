@@ -4,23 +4,25 @@ CSV (UTF-8 with a BOM, RFC 4180) or XLSX (SPEC §9).
 The file is written to a temporary file first, a chunk of rows at a time, inside one read of
 the database: memory stays flat whatever the row count, the read ends before the first byte is
 sent (a slow download holds no connection), and an error before it is the usual JSON answer.
+The rows come from one statement read as it goes (``store.reports.stream_visits``), not from
+the seed endpoint's pages: no count and no OFFSET per chunk, each row's cells computed once.
 """
 
 import csv
 import os
 import tempfile
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Generator, Iterable
 from typing import IO, Literal
 
 import xlsxwriter
 from sqlalchemy import Connection
 
 from vodwatch.errors import InvalidParameter
+from vodwatch.formats import format_visit_radio, format_visit_time
+from vodwatch.intervals import IntervalSet
 from vodwatch.report.insights import is_completed
-from vodwatch.report.page import covered_ms, render_row
 from vodwatch.report.params import ReportQuery
-from vodwatch.store.reports import ReportRow, page_viewer_videos, page_visits
+from vodwatch.store.reports import StreamRow, stream_viewer_videos, stream_visits
 
 ExportFormat = Literal["csv", "xlsx"]
 FORMATS: tuple[ExportFormat, ...] = ("csv", "xlsx")
@@ -40,52 +42,67 @@ HEADER = (
     "coveredMs",
     "completed",
 )
-CHUNK_ROWS = 5_000
+# Rows read, formatted and written at a time (and the pairs whose coverage one query reads).
+# Few enough that a chunk's objects are freed before the garbage collector's youngest
+# generation fills (700 objects): with 5,000, full collections took a third of the time.
+CHUNK_ROWS = 200
+WRITE_BUFFER = 1 << 20  # bytes of CSV written to the file at a time
 XLSX_MAX_ROWS = 1_048_576 - 1  # a worksheet's rows, less the header
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-Cell = str | int | bool
+# userId, userName, assetId, videoTitle, visitTime, visitRadio: text; startTime, watchTimeMs,
+# coveredMs: numbers; completed.
+ExportRow = tuple[str, str, str, str, str, str, int, int, int, bool]
 
 
-def iter_rows(
+def iter_chunks(
     conn: Connection,
     tenant_id: int,
     tenant_threshold: int,
     query: ReportQuery,
     only_asset_id: str | None = None,
-) -> Iterator[tuple[Cell, ...]]:
-    """Every row the seed endpoint pages through for ``query``, in its order; only those of
-    ``only_asset_id`` when given (``videoInfo`` also matches titles that contain it)."""
-    paginate = page_visits if query.group_by == "visit" else page_viewer_videos
-    page = 1
-    while True:
-        _, rows = paginate(conn, tenant_id, replace(query, page=page, page_size=CHUNK_ROWS))
-        for row in rows:
-            if only_asset_id is None or row.asset_id == only_asset_id:
-                yield export_row(row, tenant_threshold)
-        if len(rows) < CHUNK_ROWS:
-            return
-        page += 1
+) -> Generator[list[ExportRow], None, None]:
+    """Every row the seed endpoint pages through for ``query``, in its order, ``CHUNK_ROWS``
+    at a time (fewer when ``only_asset_id`` drops some): only those of ``only_asset_id`` when
+    given (``videoInfo`` also matches titles that contain it)."""
+    stream = stream_visits if query.group_by == "visit" else stream_viewer_videos
+    for rows in stream(conn, tenant_id, query, CHUNK_ROWS):
+        yield [
+            export_row(row, tenant_threshold)
+            for row in rows
+            if only_asset_id is None or row.asset_id == only_asset_id
+        ]
 
 
-def export_row(row: ReportRow, tenant_threshold: int) -> tuple[Cell, ...]:
-    """One row: the seed endpoint's six fields as it formats them, then startTime (unix s),
-    watchTimeMs, coveredMs and whether the row's own percent reaches the threshold."""
-    rendered = render_row(row)
-    covered = covered_ms(row)
-    threshold = tenant_threshold if row.completion_threshold is None else row.completion_threshold
+def export_row(row: StreamRow, tenant_threshold: int) -> ExportRow:
+    """One row: the seed endpoint's six fields as ``render_row`` formats them, then startTime
+    (unix s), watchTimeMs, coveredMs and whether the row's own percent reaches the threshold."""
+    user_id, user_name, asset_id, title, duration_ms, threshold, watch_ms, coverage, started = row
+    covered = covered_within(coverage, duration_ms)
     return (
-        rendered["userId"],
-        rendered["userName"],
-        rendered["assetId"],
-        rendered["videoTitle"],
-        rendered["visitTime"],
-        rendered["visitRadio"],
-        row.started_at_ms // 1000,
-        row.watch_ms,
+        user_id,
+        user_name,
+        asset_id,
+        title,
+        format_visit_time(watch_ms),
+        format_visit_radio(covered, duration_ms),
+        started // 1000,
+        watch_ms,
         covered,
-        is_completed(covered, row.duration_ms, threshold),
+        is_completed(covered, duration_ms, tenant_threshold if threshold is None else threshold),
     )
+
+
+def covered_within(coverage: IntervalSet, duration_ms: int | None) -> int:
+    """``report.page.covered_ms``: the length of a normal set inside ``[0, D)``, 0 when ``D``
+    is unknown; in one pass, without building the clamped set (a third of the cost)."""
+    if not duration_ms:
+        return 0
+    covered = 0
+    for start, end in coverage:
+        if start < duration_ms and end > 0:
+            covered += (end if end < duration_ms else duration_ms) - (start if start > 0 else 0)
+    return covered
 
 
 def guard_formula(cell: str) -> str:
@@ -93,28 +110,46 @@ def guard_formula(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
-def write_csv(rows: Iterator[tuple[Cell, ...]], out: IO[str]) -> int:
+def write_csv(chunks: Iterable[list[ExportRow]], out: IO[str]) -> int:
     """CSV with a BOM and CRLF line ends; the number of rows written."""
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(HEADER)
     count = 0
-    for row in rows:
-        writer.writerow(
-            [
-                guard_formula(cell)
-                if isinstance(cell, str)
-                else ("true" if cell else "false")
-                if isinstance(cell, bool)
-                else cell
-                for cell in row
-            ]
+    for chunk in chunks:
+        # Only the first four cells are free text: visitTime and visitRadio begin with a
+        # digit, the others are numbers and a boolean.
+        writer.writerows(
+            (
+                guard_formula(user_id),
+                guard_formula(user_name),
+                guard_formula(asset_id),
+                guard_formula(title),
+                visit_time,
+                visit_radio,
+                start_time,
+                watch_ms,
+                covered_ms,
+                "true" if completed else "false",
+            )
+            for (
+                user_id,
+                user_name,
+                asset_id,
+                title,
+                visit_time,
+                visit_radio,
+                start_time,
+                watch_ms,
+                covered_ms,
+                completed,
+            ) in chunk
         )
-        count += 1
+        count += len(chunk)
     return count
 
 
-def write_xlsx(rows: Iterator[tuple[Cell, ...]], path: str) -> int:
+def write_xlsx(chunks: Iterable[list[ExportRow]], path: str) -> int:
     """One worksheet in constant-memory mode, every cell a value (text stays text, even when
     it looks like a formula, a number or a link); the number of rows written."""
     workbook = xlsxwriter.Workbook(
@@ -131,20 +166,24 @@ def write_xlsx(rows: Iterator[tuple[Cell, ...]], path: str) -> int:
         sheet = workbook.add_worksheet("watch")
         for column, name in enumerate(HEADER):
             sheet.write_string(0, column, name)
+        # The typed writers, called directly: write() or write_row() would find each
+        # cell's type again, and every column's type is known.
+        text, number, boolean = sheet.write_string, sheet.write_number, sheet.write_boolean
         count = 0
-        for count, row in enumerate(rows, start=1):
-            if count > XLSX_MAX_ROWS:
+        for chunk in chunks:
+            if count + len(chunk) > XLSX_MAX_ROWS:
                 raise InvalidParameter(
                     f"more than {XLSX_MAX_ROWS:,} rows do not fit in one XLSX worksheet; "
                     "export as csv, or narrow the filters"
                 )
-            for column, cell in enumerate(row):
-                if isinstance(cell, bool):
-                    sheet.write_boolean(count, column, cell)
-                elif isinstance(cell, int):
-                    sheet.write_number(count, column, cell)
-                else:
-                    sheet.write_string(count, column, cell)
+            for row_number, row in enumerate(chunk, start=count + 1):
+                for column in (0, 1, 2, 3, 4, 5):
+                    text(row_number, column, row[column])
+                number(row_number, 6, row[6])
+                number(row_number, 7, row[7])
+                number(row_number, 8, row[8])
+                boolean(row_number, 9, row[9])
+            count += len(chunk)
     finally:
         workbook.close()
     return count
@@ -160,17 +199,18 @@ def export_file(
 ) -> IO[bytes]:
     """The whole export (of ``only_asset_id``'s rows, when given) in an open temporary file,
     at its start; the file is already unlinked (it goes away when closed)."""
-    rows = iter_rows(conn, tenant_id, tenant_threshold, query, only_asset_id)
+    chunks = iter_chunks(conn, tenant_id, tenant_threshold, query, only_asset_id)
     directory = tempfile.mkdtemp(prefix="vodwatch-export-")
     path = os.path.join(directory, f"export.{file_format}")
     try:
         if file_format == "csv":
-            with open(path, "w", encoding="utf-8", newline="") as out:
-                write_csv(rows, out)
+            with open(path, "w", encoding="utf-8", newline="", buffering=WRITE_BUFFER) as out:
+                write_csv(chunks, out)
         else:
-            write_xlsx(rows, path)
+            write_xlsx(chunks, path)
         result: IO[bytes] = open(path, "rb")  # noqa: SIM115 - the caller streams and closes it
     finally:
+        chunks.close()  # a read cut short by an error ends here, its cursor closed
         if os.path.exists(path):
             os.unlink(path)
         for leftover in os.listdir(directory):  # xlsxwriter's own temporary files

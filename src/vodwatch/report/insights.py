@@ -8,9 +8,8 @@ catalog duration ``D`` (not clamped when ``D`` is unknown); their percent is
 completed the video when that percent reaches the video's effective threshold.
 """
 
-from bisect import bisect_right
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -30,13 +29,20 @@ from vodwatch.report.params import (
 )
 from vodwatch.store.insights import (
     Pair,
+    PairPastEnd,
     TimeRange,
     VideoFacts,
+    VideoTotals,
     VisitFacts,
     find_pairs,
+    find_pairs_past_end,
     find_user_name,
+    find_video_pairs,
     find_videos,
     find_visits,
+    iter_pair_coverages,
+    iter_visit_coverages,
+    sum_videos,
 )
 from vodwatch.validation import require_identifier
 
@@ -65,6 +71,17 @@ def clamped(coverage: IntervalSet, duration_ms: int | None) -> IntervalSet:
     return clamp(coverage, 0, duration_ms) if duration_ms else coverage
 
 
+def united_ms(coverage: IntervalSet, duration_ms: int | None) -> int:
+    """``|U|``: ``measure(clamped(coverage, duration_ms))``, clamping only a set that reaches
+    outside ``[0, D)`` (few do). Summed in a loop: it runs for every viewer of a video."""
+    if duration_ms and coverage and (coverage[0][0] < 0 or coverage[-1][1] > duration_ms):
+        coverage = clamp(coverage, 0, duration_ms)
+    covered = 0
+    for start, end in coverage:
+        covered += end - start
+    return covered
+
+
 def percent(covered_ms: int, duration_ms: int | None) -> int:
     """``floor(100·covered/D)`` capped at 100; 0 when ``D`` is unknown."""
     if not duration_ms:
@@ -89,30 +106,62 @@ def bucket_bounds(duration_ms: int, buckets: int) -> list[int]:
     return [index * duration_ms // buckets for index in range(buckets + 1)]
 
 
-def watched_buckets(coverage: IntervalSet, bounds: Sequence[int]) -> list[int]:
-    """The buckets that ``coverage`` (normal, inside ``[0, D)``) covers at least half of:
-    ``2·|coverage ∩ bucket| ≥ |bucket|``; an empty bucket is never watched.
+def count_watched_buckets(
+    coverages: Iterable[IntervalSet], duration_ms: int, buckets: int
+) -> list[int]:
+    """For each of the ``buckets`` buckets of ``bucket_bounds(duration_ms, buckets)``, how many
+    of ``coverages`` (normal sets, clamped here to ``[0, D)``, ``D > 0``) cover at least half of it:
+    ``2·|coverage ∩ bucket| ≥ |bucket|``; an empty bucket counts none.
 
-    O(intervals · log B + buckets covered): a bucket lying wholly inside one interval is
-    watched without measuring it; only the buckets at the intervals' ends are measured.
+    O(B + intervals): the buckets lying wholly inside an interval are counted with a
+    difference array (+1 at the first, −1 after the last); only the two buckets at an
+    interval's ends are measured. A set's intervals are disjoint, so a bucket its union covers
+    wholly lies inside one of them, and the buckets it covers in part come in order: the
+    ``partial`` bucket's pieces are summed until the next one begins, then it is judged.
     """
-    last = len(bounds) - 2
-    watched: list[int] = []
-    partial: dict[int, int] = {}
-    for start, end in coverage:
-        first_bucket = bisect_right(bounds, start) - 1
-        last_bucket = min(bisect_right(bounds, end - 1) - 1, last)
-        for index in range(first_bucket, last_bucket + 1):
-            low, high = bounds[index], bounds[index + 1]
-            if start <= low and high <= end:
-                if low < high:
-                    watched.append(index)
-            else:
-                partial[index] = partial.get(index, 0) + min(end, high) - max(start, low)
-    for index, covered in partial.items():
-        if 2 * covered >= bounds[index + 1] - bounds[index]:
-            watched.append(index)
-    return watched
+    bounds = bucket_bounds(duration_ms, buckets)
+    steps = [0] * (buckets + 1)
+    counts = [0] * buckets
+    for coverage in coverages:
+        partial, partial_ms = -1, 0
+        for start, end in coverage:
+            if start < 0:
+                start = 0
+            if end > duration_ms:
+                end = duration_ms
+            if start >= end:
+                continue
+            # The bucket holding millisecond x is the last i with floor(i·D/B) ≤ x, that is
+            # with i·D < (x + 1)·B: i = ((x + 1)·B − 1) div D (never an empty one).
+            first = ((start + 1) * buckets - 1) // duration_ms
+            last = (end * buckets - 1) // duration_ms
+            whole_first = first if bounds[first] == start else first + 1
+            whole_last = last if bounds[last + 1] == end else last - 1
+            if whole_first <= whole_last:
+                steps[whole_first] += 1
+                steps[whole_last + 1] -= 1
+            if whole_first > first:  # the first bucket in part; it may go on a partial one
+                piece_ms = (end if first == last else bounds[first + 1]) - start
+                if first == partial:
+                    partial_ms += piece_ms
+                else:
+                    if partial >= 0 and 2 * partial_ms >= bounds[partial + 1] - bounds[partial]:
+                        counts[partial] += 1
+                    partial, partial_ms = first, piece_ms
+                if first == last:
+                    continue
+            if whole_last < last:  # the last bucket in part, from its start: a new one
+                if partial >= 0 and 2 * partial_ms >= bounds[partial + 1] - bounds[partial]:
+                    counts[partial] += 1
+                partial, partial_ms = last, end - bounds[last]
+        if partial >= 0 and 2 * partial_ms >= bounds[partial + 1] - bounds[partial]:
+            counts[partial] += 1
+    running = 0
+    for index in range(buckets):
+        running += steps[index]
+        if bounds[index] < bounds[index + 1]:
+            counts[index] += running
+    return counts
 
 
 # -- parameters --------------------------------------------------------------------------------
@@ -290,21 +339,97 @@ def summarize_videos(
 def build_videos(
     conn: Connection, tenant_id: int, tenant_threshold: int, query: VideosQuery
 ) -> dict[str, Any]:
-    """The ``data`` of ``GET /vod/webapi/statistics/vod/videos``: a page of video summaries."""
-    pairs = find_pairs(conn, tenant_id, query.time_range, video_info=query.video_info)
-    videos = find_videos(conn, tenant_id, {pair.asset_id for pair in pairs})
-    summaries = summarize_videos(pairs, videos, tenant_threshold)
+    """The ``data`` of ``GET /vod/webapi/statistics/vod/videos``: a page of video summaries.
+    Titles are read for the page only, unless the page is sorted by them."""
+    summaries = collect_video_summaries(
+        conn, tenant_id, tenant_threshold, query.time_range, video_info=query.video_info
+    )
+    if query.sort == "title":
+        add_titles(conn, tenant_id, summaries)
     summaries.sort(key=lambda summary: summary.video.asset_id)  # ties: assetId ascending
     summaries.sort(key=lambda summary: summary.sort_key(query.sort), reverse=query.order == "desc")
     total = len(summaries)
     offset = (query.page - 1) * query.page_size
+    page = summaries[offset : offset + query.page_size]
+    if query.sort != "title":
+        add_titles(conn, tenant_id, page)
     return {
         "total": total,
         "per_page": query.page_size,
         "current_page": query.page,
         "last_page": max(1, -(-total // query.page_size)),
-        "data": [summary.render() for summary in summaries[offset : offset + query.page_size]],
+        "data": [summary.render() for summary in page],
     }
+
+
+def collect_video_summaries(
+    conn: Connection,
+    tenant_id: int,
+    tenant_threshold: int,
+    time_range: TimeRange,
+    *,
+    video_info: str | None = None,
+    asset_id: str | None = None,
+) -> list[VideoSummary]:
+    """One summary per video with a visit in range (of the videos ``video_info`` matches, or
+    of one ``asset_id``), in no particular order; titles may be missing (``add_titles``).
+
+    With no time range, every pair counts: they are summed per video in SQL (``sum_videos``),
+    and only the pairs whose coverage reaches past the duration are read and clamped here.
+    A time range takes part of a pair's visits: the pairs are grouped from the visits then.
+    """
+    if not time_range.is_everything:
+        pairs = find_pairs(conn, tenant_id, time_range, video_info=video_info, asset_id=asset_id)
+        videos = find_videos(conn, tenant_id, {pair.asset_id for pair in pairs})
+        return summarize_videos(pairs, videos, tenant_threshold)
+    totals = sum_videos(conn, tenant_id, tenant_threshold, video_info=video_info, asset_id=asset_id)
+    past_end = [t.asset_id for t in totals if t.has_pairs_past_end and t.duration_ms]
+    return summarize_totals(
+        totals, find_pairs_past_end(conn, tenant_id, past_end), tenant_threshold
+    )
+
+
+def summarize_totals(
+    totals: Iterable[VideoTotals], past_end: Iterable[PairPastEnd], tenant_threshold: int
+) -> list[VideoSummary]:
+    """``summarize_videos`` from the per-video sums of ``sum_videos``, which take each pair's
+    coverage as stored, and the pairs among them whose coverage ends past the duration (or may),
+    whose stored figures are replaced here by those of ``U`` clamped."""
+    summaries: dict[str, VideoSummary] = {}
+    for total in totals:
+        video = VideoFacts(total.asset_id, "", total.duration_ms, total.completion_threshold)
+        is_known = bool(total.duration_ms)  # unknown: no coverage counts
+        summaries[total.asset_id] = VideoSummary(
+            video,
+            effective_threshold(video, tenant_threshold),
+            viewers=total.viewers,
+            visits=total.visits,
+            watch_ms=total.watch_ms,
+            covered_ms=total.covered_ms if is_known else 0,
+            completed=total.completed if is_known else 0,
+            last_visit_ms=total.last_visit_ms,
+        )
+    for pair in past_end:
+        summary = summaries[pair.asset_id]
+        duration = summary.video.duration_ms
+        assert duration  # only videos of known duration have pairs past their end
+        covered = measure(clamp(pair.coverage, 0, duration))
+        summary.covered_ms += covered - pair.covered_ms
+        # Out with what sum_videos counted (the stored measure against the threshold, as it
+        # compares them), in with the pair's completion as SPEC §9 has it.
+        summary.completed += is_completed(covered, duration, summary.threshold)
+        summary.completed -= 100 * pair.covered_ms >= summary.threshold * duration
+    return list(summaries.values())
+
+
+def add_titles(conn: Connection, tenant_id: int, summaries: Iterable[VideoSummary]) -> None:
+    """Give each summary its video's catalog title (read in the same snapshot)."""
+    summaries = list(summaries)
+    videos = find_videos(conn, tenant_id, [summary.video.asset_id for summary in summaries])
+    for summary in summaries:
+        found = videos.get(summary.video.asset_id)
+        if found is not None:
+            summary.video = replace(summary.video, title=found.title)
 
 
 def build_retention(conn: Connection, tenant_id: int, query: RetentionQuery) -> dict[str, Any]:
@@ -312,39 +437,52 @@ def build_retention(conn: Connection, tenant_id: int, query: RetentionQuery) -> 
     video = find_videos(conn, tenant_id, [query.asset_id]).get(query.asset_id)
     if video is None:
         raise NotFound(f"assetId {query.asset_id!r} is neither in the catalog nor ever seen")
-    pairs = find_pairs(conn, tenant_id, query.time_range, asset_id=query.asset_id)
-    visits = find_visits(conn, tenant_id, query.asset_id, query.time_range)
+    return tally_retention(
+        video,
+        query.buckets,
+        iter_pair_coverages(conn, tenant_id, query.asset_id, query.time_range),
+        iter_visit_coverages(conn, tenant_id, query.asset_id, query.time_range),
+    )
+
+
+def tally_retention(
+    video: VideoFacts,
+    buckets: int,
+    viewer_coverages: Iterable[IntervalSet],
+    visit_coverages: Iterable[IntervalSet],
+) -> dict[str, Any]:
+    """``build_retention``'s answer from the coverage (not clamped) of each of the video's
+    pairs and of each of its visits in range, each looked at once as it passes (the dashboard's
+    video page gives the pairs it has read for all it shows)."""
     duration = video.duration_ms or 0
     distribution = [0] * DISTRIBUTION_BINS
-    if not duration:
-        distribution[0] = len(pairs)
-        return {
-            "assetId": query.asset_id,
-            "duration": 0,
-            "buckets": query.buckets,
-            "totalViewers": len(pairs),
-            "totalVisits": len(visits),
-            "viewers": [],
-            "views": [],
-            "distribution": distribution,
-        }
-    bounds = bucket_bounds(duration, query.buckets)
-    viewers = [0] * query.buckets
-    views = [0] * query.buckets
-    for pair in pairs:
-        coverage = clamp(pair.coverage, 0, duration)
-        distribution[min(9, percent(measure(coverage), duration) // 10)] += 1
-        for index in watched_buckets(coverage, bounds):
-            viewers[index] += 1
-    for visit in visits:
-        for index in watched_buckets(clamp(visit.coverage, 0, duration), bounds):
-            views[index] += 1
+    visit_count = 0
+
+    def binned(coverages: Iterable[IntervalSet]) -> Iterator[IntervalSet]:
+        for coverage in coverages:  # each viewer's percent, into the distribution
+            distribution[min(9, percent(united_ms(coverage, duration), duration) // 10)] += 1
+            yield coverage
+
+    def counted(coverages: Iterable[IntervalSet]) -> Iterator[IntervalSet]:
+        nonlocal visit_count
+        for coverage in coverages:
+            visit_count += 1
+            yield coverage
+
+    viewers: list[int] = []
+    views: list[int] = []
+    if duration:
+        viewers = count_watched_buckets(binned(viewer_coverages), duration, buckets)
+        views = count_watched_buckets(counted(visit_coverages), duration, buckets)
+    else:  # no buckets; every viewer is in bin 0
+        distribution[0] = sum(1 for _ in viewer_coverages)
+        visit_count = sum(1 for _ in visit_coverages)
     return {
-        "assetId": query.asset_id,
+        "assetId": video.asset_id,
         "duration": duration,
-        "buckets": query.buckets,
-        "totalViewers": len(pairs),
-        "totalVisits": len(visits),
+        "buckets": buckets,
+        "totalViewers": sum(distribution),
+        "totalVisits": visit_count,
         "viewers": viewers,
         "views": views,
         "distribution": distribution,
@@ -361,9 +499,7 @@ def build_viewer(
             f"userId {query.user_id!r} has no visit of assetId {query.asset_id!r} in range"
         )
     video = find_videos(conn, tenant_id, [query.asset_id])[query.asset_id]
-    pairs = find_pairs(
-        conn, tenant_id, query.time_range, asset_id=query.asset_id, user_id=query.user_id
-    )
+    pairs = find_video_pairs(conn, tenant_id, query.asset_id, [query.user_id], query.time_range)
     return {
         "userId": query.user_id,
         "userName": find_user_name(conn, tenant_id, query.user_id) or "",

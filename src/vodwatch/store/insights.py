@@ -4,20 +4,23 @@ catalog facts (title, duration, thresholds) of the videos they name.
 
 Pairs come from the ``viewer_videos`` rollup unless a time range asks for part of a pair's
 visits: then they are grouped from the visits in range, as the seed endpoint does
-(``store.reports``), so both always agree.
+(``store.reports``), so both always agree. With no time range, the videos summary sums the
+rollup per video in SQL instead (``sum_videos``), reading no coverage but that of the few pairs
+that reach past their video's duration (``find_pairs_past_end``).
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Connection, select
+from sqlalchemy import BigInteger, ColumnElement, Connection, and_, case, cast, func, or_, select
 
-from vodwatch.intervals import IntervalSet, union
+from vodwatch.intervals import IntervalSet, normalize, union
 from vodwatch.store.reports import asset_condition
 from vodwatch.store.schema import assets, viewer_videos, viewers, visits
 from vodwatch.store.visits import decode_intervals
 
 IDS_PER_QUERY = 500
+COVERAGES_PER_FETCH = 1_000  # rows fetched at a time: a third of the cost of one by one
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,11 +144,15 @@ def find_visits(
     user_id: str | None = None,
 ) -> list[VisitFacts]:
     """The visits in range of one video (of one viewer, when given), newest first."""
-    conditions = [
-        visits.c.tenant_id == tenant_id,
-        visits.c.asset_id == asset_id,
-        *time_range.conditions(),
-    ]
+    asset: ColumnElement[str] = visits.c.asset_id
+    if user_id is not None:
+        asset = _off_index(visits.c.asset_id)  # among the viewer's visits (ix_visits_user)
+    newest_first: ColumnElement[int] = visits.c.started_at_ms
+    if conn.dialect.name == "sqlite":
+        # As in ``store.reports.page_visits``: SQLite would walk every visit of the tenant in
+        # time order (``ix_visits_started``) to spare sorting a few; "+ 0" keeps it off.
+        newest_first = visits.c.started_at_ms + 0
+    conditions = [visits.c.tenant_id == tenant_id, asset == asset_id, *time_range.conditions()]
     if user_id is not None:
         conditions.append(visits.c.user_id == user_id)
     rows = conn.execute(
@@ -157,12 +164,174 @@ def find_visits(
             visits.c.coverage,
         )
         .where(*conditions)
-        .order_by(visits.c.started_at_ms.desc(), visits.c.session_id.desc())
+        .order_by(newest_first.desc(), visits.c.session_id.desc())
     )
     return [
         VisitFacts(session, user, started, watch, decode_intervals(coverage))
         for session, user, started, watch, coverage in rows
     ]
+
+
+def find_viewer_visits(
+    conn: Connection,
+    tenant_id: int,
+    user_id: str,
+    asset_ids: Iterable[str],
+    time_range: TimeRange,
+) -> dict[str, list[VisitFacts]]:
+    """One viewer's visits in range of each video named (those it has), newest first: a page of
+    the viewer's videos, in one pass over the viewer's visits (``ix_visits_user``)."""
+    found: dict[str, list[VisitFacts]] = {}
+    newest_first: ColumnElement[int] = visits.c.started_at_ms
+    if conn.dialect.name == "sqlite":
+        newest_first = visits.c.started_at_ms + 0  # as in find_visits
+    for chunk in _chunks(sorted(set(asset_ids)), IDS_PER_QUERY):
+        rows = conn.execute(
+            select(
+                visits.c.asset_id,
+                visits.c.session_id,
+                visits.c.started_at_ms,
+                visits.c.watch_ms,
+                visits.c.coverage,
+            )
+            .where(
+                visits.c.tenant_id == tenant_id,
+                visits.c.user_id == user_id,
+                _off_index(visits.c.asset_id).in_(chunk),
+                *time_range.conditions(),
+            )
+            .order_by(newest_first.desc(), visits.c.session_id.desc())
+        )
+        for asset_id, session, started, watch, coverage in rows:
+            visit = VisitFacts(session, user_id, started, watch, decode_intervals(coverage))
+            found.setdefault(asset_id, []).append(visit)
+    return found
+
+
+def find_video_pairs(
+    conn: Connection,
+    tenant_id: int,
+    asset_id: str,
+    user_ids: Iterable[str],
+    time_range: TimeRange,
+) -> list[Pair]:
+    """The pairs of one video and of the viewers named, those with a visit in range, in no
+    particular order (a page of a video's viewers; one viewer's heatmap). Looked up among each
+    viewer's own pairs, or visits for a time range, never through the video's index."""
+    users = sorted(set(user_ids))
+    pairs: list[Pair] = []
+    if not time_range.is_everything:
+        for user in users:
+            found = find_visits(conn, tenant_id, asset_id, time_range, user_id=user)
+            if found:
+                pairs.append(_pair_of(user, asset_id, found))
+        return pairs
+    table = viewer_videos.c
+    for chunk in _chunks(users, IDS_PER_QUERY):
+        rows = conn.execute(
+            select(
+                table.user_id,
+                table.watch_ms,
+                table.visit_count,
+                table.latest_started_at_ms,
+                table.coverage,
+            ).where(
+                table.tenant_id == tenant_id,
+                table.user_id.in_(chunk),
+                _off_index(table.asset_id) == asset_id,
+            )
+        )
+        pairs += [
+            Pair(user, asset_id, watch, count, latest, decode_intervals(coverage))
+            for user, watch, count, latest, coverage in rows
+        ]
+    return pairs
+
+
+def _off_index(column: ColumnElement[str]) -> ColumnElement[str]:
+    """``column || ''``: the same value, compared without an index on the column. A few of a
+    viewer's rows are found among theirs, not among a popular video's many: SQLite without
+    statistics (no ANALYZE) cannot weigh one index against the other, and PostgreSQL's generic
+    plan (psycopg prepares a statement a connection has run 5 times; the server may then plan
+    it once for any values) takes the video's index, reading every visit or pair of a popular
+    video to find one viewer's."""
+    return column + ""
+
+
+def _pair_of(user_id: str, asset_id: str, found: Sequence[VisitFacts]) -> Pair:
+    """The pair of one viewer's visits of one video, summed as ``find_pairs`` sums them."""
+    return Pair(
+        user_id,
+        asset_id,
+        sum(visit.watch_ms for visit in found),
+        len(found),
+        max(visit.started_at_ms for visit in found),
+        normalize(interval for visit in found for interval in visit.coverage),
+    )
+
+
+def iter_pairs(
+    conn: Connection, tenant_id: int, asset_id: str, time_range: TimeRange
+) -> Iterator[Pair]:
+    """The pairs of one video with a visit in range, as ``find_pairs`` gives them but in no
+    particular order and, for all time, one at a time as the rollup's rows come
+    (``ix_viewer_videos_asset``): a caller keeps of a popular video's pairs only what it needs
+    (``iter_visit_coverages`` says why). A time range groups the visits in range, all at once.
+    Iterate it before the connection closes."""
+    if not time_range.is_everything:
+        yield from find_pairs(conn, tenant_id, time_range, asset_id=asset_id)
+        return
+    table = viewer_videos.c
+    rows = conn.execute(
+        select(
+            table.user_id,
+            table.watch_ms,
+            table.visit_count,
+            table.latest_started_at_ms,
+            table.coverage,
+        ).where(table.tenant_id == tenant_id, table.asset_id == asset_id)
+    )
+    for chunk in rows.partitions(COVERAGES_PER_FETCH):
+        for user_id, watch, count, latest, coverage in chunk:
+            yield Pair(user_id, asset_id, watch, count, latest, decode_intervals(coverage))
+
+
+def iter_pair_coverages(
+    conn: Connection, tenant_id: int, asset_id: str, time_range: TimeRange
+) -> Iterator[IntervalSet]:
+    """The coverage alone of each pair ``iter_pairs`` gives: all that retention needs, read
+    without the other columns or a ``Pair`` for each (a tenth of retention's time)."""
+    if not time_range.is_everything:
+        for pair in find_pairs(conn, tenant_id, time_range, asset_id=asset_id):
+            yield pair.coverage
+        return
+    rows = conn.execute(
+        select(viewer_videos.c.coverage).where(
+            viewer_videos.c.tenant_id == tenant_id, viewer_videos.c.asset_id == asset_id
+        )
+    )
+    for chunk in rows.scalars().partitions(COVERAGES_PER_FETCH):
+        for coverage in chunk:
+            yield decode_intervals(coverage)
+
+
+def iter_visit_coverages(
+    conn: Connection, tenant_id: int, asset_id: str, time_range: TimeRange
+) -> Iterator[IntervalSet]:
+    """The coverage (not clamped) of each visit in range of one video, in no particular order
+    (so through ``ix_visits_asset`` on both backends), decoded as the rows come: retention
+    counts each and drops it, instead of holding a popular video's every visit (which the
+    garbage collector would walk again and again). Iterate it before the connection closes."""
+    rows = conn.execute(
+        select(visits.c.coverage).where(
+            visits.c.tenant_id == tenant_id,
+            visits.c.asset_id == asset_id,
+            *time_range.conditions(),
+        )
+    )
+    for chunk in rows.scalars().partitions(COVERAGES_PER_FETCH):
+        for coverage in chunk:
+            yield decode_intervals(coverage)
 
 
 def find_videos(
@@ -182,6 +351,124 @@ def find_videos(
         for row in rows:
             found[row.asset_id] = VideoFacts(*row)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class VideoTotals:
+    """One video's pairs summed in SQL (``sum_videos``), coverage as stored: ``covered_ms``
+    and ``completed`` are right for the pairs whose coverage ends at or before ``D``; the others
+    (``find_pairs_past_end``) are for the caller to clamp and put right."""
+
+    asset_id: str
+    duration_ms: int | None
+    completion_threshold: int | None  # the video's own; None: the tenant's
+    viewers: int
+    visits: int
+    watch_ms: int
+    last_visit_ms: int
+    covered_ms: int  # Σ covered_ms (not clamped)
+    completed: int  # pairs with 100·covered_ms ≥ threshold·D (none when D is unknown)
+    has_pairs_past_end: bool  # a pair's coverage ends past D, or an end is not known
+
+
+@dataclass(frozen=True, slots=True)
+class PairPastEnd:
+    asset_id: str
+    covered_ms: int  # as stored: the measure of coverage, not clamped
+    coverage: IntervalSet  # not clamped
+
+
+def sum_videos(
+    conn: Connection,
+    tenant_id: int,
+    tenant_threshold: int,
+    *,
+    video_info: str | None = None,
+    asset_id: str | None = None,
+) -> list[VideoTotals]:
+    """Every pair of the tenant (no time range: the ``viewer_videos`` rollup) summed per video
+    in SQL, of the videos ``video_info`` matches or of one ``asset_id``; in no order.
+
+    No coverage is read: media times are never negative, so a pair whose coverage ends at or
+    before ``D`` (``coverage_end_ms``) has ``|U| = covered_ms``, and its percent reaches the
+    threshold ``t`` exactly when ``100·covered_ms ≥ t·D``. The rare pairs ending past ``D``
+    are summed as stored here too, and flagged; ``find_pairs_past_end`` reads them to be put
+    right. One range of ``ix_viewer_videos_asset`` per video, which holds every column summed;
+    the videos are the outer loop (grouped by their key, so no sort either).
+    """
+    pair, video = viewer_videos.c, assets.c
+    threshold = func.coalesce(video.completion_threshold, tenant_threshold)
+    ends = pair.coverage_end_ms
+    is_past_end = or_(func.max(ends) > video.duration_ms, func.count(ends) < func.count())
+    conditions = [video.tenant_id == tenant_id]
+    if asset_id is not None:
+        conditions.append(video.asset_id == asset_id)
+    if video_info is not None:
+        conditions.append(asset_condition(conn, tenant_id, video_info, video.asset_id))
+    rows = conn.execute(
+        select(
+            video.asset_id,
+            video.duration_ms,
+            video.completion_threshold,
+            func.count(),
+            _sum(pair.visit_count),
+            _sum(pair.watch_ms),
+            func.max(pair.latest_started_at_ms),
+            _sum(pair.covered_ms),
+            func.count(case((100 * pair.covered_ms >= threshold * video.duration_ms, 1))),
+            case((is_past_end, True), else_=False),
+        )
+        .select_from(
+            assets.join(
+                viewer_videos,
+                and_(pair.tenant_id == video.tenant_id, pair.asset_id == video.asset_id),
+            )
+        )
+        .where(*conditions)
+        .group_by(video.tenant_id, video.asset_id)
+    )
+    return [
+        VideoTotals(asset, duration, own, viewers, visits, watch, last, covered, done, bool(past))
+        for asset, duration, own, viewers, visits, watch, last, covered, done, past in rows
+    ]
+
+
+def find_pairs_past_end(
+    conn: Connection, tenant_id: int, asset_ids: Iterable[str]
+) -> list[PairPastEnd]:
+    """The pairs of those videos whose coverage ends past the video's known duration, or whose
+    end is not known. Asked only for the videos ``sum_videos`` flagged: it walks their index
+    ranges (``ix_viewer_videos_asset``) and reads the rows that match."""
+    pair, video = viewer_videos.c, assets.c
+    found: list[PairPastEnd] = []
+    for chunk in _chunks(sorted(set(asset_ids)), IDS_PER_QUERY):
+        rows = conn.execute(
+            select(pair.asset_id, pair.covered_ms, pair.coverage)
+            .select_from(
+                assets.join(
+                    viewer_videos,
+                    and_(
+                        pair.tenant_id == video.tenant_id,
+                        pair.asset_id == video.asset_id,
+                        or_(
+                            pair.coverage_end_ms > video.duration_ms,
+                            pair.coverage_end_ms.is_(None),
+                        ),
+                    ),
+                )
+            )
+            .where(video.tenant_id == tenant_id, video.asset_id.in_(chunk), video.duration_ms > 0)
+        )
+        found += [
+            PairPastEnd(asset_id, covered, decode_intervals(coverage))
+            for asset_id, covered, coverage in rows
+        ]
+    return found
+
+
+def _sum(value: ColumnElement[int]) -> ColumnElement[int]:
+    # PostgreSQL sums a bigint as numeric (a Decimal in Python): back to bigint.
+    return cast(func.sum(value), BigInteger)
 
 
 def find_user_name(conn: Connection, tenant_id: int, user_id: str) -> str | None:
@@ -204,6 +491,22 @@ def find_user_names(conn: Connection, tenant_id: int, user_ids: Iterable[str]) -
         )
         found.update((user_id, user_name) for user_id, user_name in rows)
     return found
+
+
+def find_video_user_names(conn: Connection, tenant_id: int, asset_id: str) -> dict[str, str]:
+    """The latest reported name ("" when none was) of every viewer who ever watched the
+    video: one join, not ``find_user_names``' thousands of keys for a video's viewers."""
+    pair, viewer = viewer_videos.c, viewers.c
+    rows = conn.execute(
+        select(viewer.user_id, viewer.user_name)
+        .select_from(
+            viewer_videos.join(
+                viewers, and_(viewer.tenant_id == pair.tenant_id, viewer.user_id == pair.user_id)
+            )
+        )
+        .where(pair.tenant_id == tenant_id, pair.asset_id == asset_id)
+    )
+    return {user_id: user_name for user_id, user_name in rows}
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

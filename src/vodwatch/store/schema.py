@@ -112,7 +112,11 @@ viewer_videos = Table(
     Column("last_seen_at_ms", BigInteger, nullable=False),
     Column("watch_ms", BigInteger, nullable=False),
     Column("coverage", Text, nullable=False),
-    Column("covered_ms", BigInteger, nullable=False),
+    Column("covered_ms", BigInteger, nullable=False),  # measure of coverage, not clamped
+    # The end of coverage's last interval (0: none): a pair with ``coverage_end_ms <= D`` has
+    # ``|U| = covered_ms``, so the videos summary sums it in SQL and clamps only the others.
+    # None: not known (a row written without it), treated as reaching past any duration.
+    Column("coverage_end_ms", BigInteger, nullable=True),
     Column("visit_count", Integer, nullable=False),
     # The clock of the pair's player beacons (beacon.bounds): server time of the first, and the
     # watch time and new coverage they have been credited since.
@@ -135,6 +139,11 @@ Index(
     viewer_videos.c.tenant_id,
     viewer_videos.c.asset_id,
     viewer_videos.c.latest_started_at_ms,
+    # What the videos summary sums (``store.insights.sum_videos``): it reads only the index.
+    viewer_videos.c.coverage_end_ms,
+    viewer_videos.c.covered_ms,
+    viewer_videos.c.watch_ms,
+    viewer_videos.c.visit_count,
 )
 
 # Signed requests accepted, each until its Timestamp leaves the window (store.signed_requests):

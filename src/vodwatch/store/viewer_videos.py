@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import Connection, bindparam, func, select, tuple_, update
 
 from vodwatch.ingest.viewer_videos import PairKey, ViewerVideo
-from vodwatch.intervals import measure
+from vodwatch.intervals import coverage_end, measure
 from vodwatch.store.database import UpdateByKey, insert_new
 from vodwatch.store.schema import viewer_videos, visits
 from vodwatch.store.visits import decode_intervals, encode_intervals
@@ -100,6 +100,7 @@ def _row(pair: ViewerVideo) -> dict[str, object]:
         "watch_ms": pair.watch_ms,
         "coverage": encode_intervals(pair.coverage),
         "covered_ms": measure(pair.coverage),
+        "coverage_end_ms": coverage_end(pair.coverage),
         "visit_count": pair.visit_count,
         "player_since_ms": pair.player_since_ms,
         "player_watch_ms": pair.player_watch_ms,
