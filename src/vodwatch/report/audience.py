@@ -25,6 +25,7 @@ from vodwatch.report.insights import (
     tally_retention,
     united_ms,
 )
+from vodwatch.report.page import paged
 from vodwatch.report.params import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, optional_integer
 from vodwatch.store.insights import (
     Pair,
@@ -66,13 +67,7 @@ class Paging:
 
     def answer(self, total: int, data: list[Any]) -> dict[str, Any]:
         """The endpoints' paging fields, for ``total`` rows, and this page's ``data``."""
-        return {
-            "total": total,
-            "per_page": self.page_size,
-            "current_page": self.page,
-            "last_page": max(1, -(-total // self.page_size)),
-            "data": data,
-        }
+        return paged(total, self.page, self.page_size, data)
 
 
 def find_video(conn: Connection, tenant_id: int, asset_id: str) -> VideoFacts:

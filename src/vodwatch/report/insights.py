@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from vodwatch.errors import InvalidParameter, NotFound
 from vodwatch.formats import format_duration, format_visit_radio, format_visit_time
 from vodwatch.intervals import IntervalSet, clamp, measure
+from vodwatch.report.page import paged
 from vodwatch.report.params import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE,
@@ -353,13 +354,7 @@ def build_videos(
     page = summaries[offset : offset + query.page_size]
     if query.sort != "title":
         add_titles(conn, tenant_id, page)
-    return {
-        "total": total,
-        "per_page": query.page_size,
-        "current_page": query.page,
-        "last_page": max(1, -(-total // query.page_size)),
-        "data": [summary.render() for summary in page],
-    }
+    return paged(total, query.page, query.page_size, [summary.render() for summary in page])
 
 
 def collect_video_summaries(

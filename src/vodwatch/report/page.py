@@ -14,12 +14,18 @@ def build_report(conn: Connection, tenant_id: int, query: ReportQuery) -> dict[s
     """The ``data`` object of the seed endpoint: ``total``, paging fields and the rows."""
     paginate = page_visits if query.group_by == "visit" else page_viewer_videos
     total, rows = paginate(conn, tenant_id, query)
+    return paged(total, query.page, query.page_size, [render_row(row) for row in rows])
+
+
+def paged(total: int, page: int, page_size: int, data: list[Any]) -> dict[str, Any]:
+    """The seed's paging fields for ``total`` rows in pages of ``page_size``, and ``data``, the
+    rows of page ``page``: the shape of every paged answer (SPEC §3, §9)."""
     return {
         "total": total,
-        "per_page": query.page_size,
-        "current_page": query.page,
-        "last_page": max(1, -(-total // query.page_size)),
-        "data": [render_row(row) for row in rows],
+        "per_page": page_size,
+        "current_page": page,
+        "last_page": max(1, -(-total // page_size)),
+        "data": data,
     }
 
 
