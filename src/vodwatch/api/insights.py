@@ -14,13 +14,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from vodwatch.api.auth import Incoming
-from vodwatch.api.incoming import Services, parse_json, read_incoming
+from vodwatch.api.incoming import Services, read_incoming
 from vodwatch.api.openapi import SIGNED_ERRORS, identifier_schema, responses, text_schema
-from vodwatch.api.report import PAGE_SCHEMA, REPORT_PARAMETERS, UNIX_SECONDS, query_parameter
+from vodwatch.api.report import (
+    PAGE_SCHEMA,
+    REPORT_PARAMETERS,
+    UNIX_SECONDS,
+    query_parameter,
+    signed_read,
+)
 from vodwatch.api.responses import success
 from vodwatch.errors import InvalidParameter
 from vodwatch.report import export, insights
-from vodwatch.report.params import MAX_PAGE, MAX_PAGE_SIZE, parse_report_query
+from vodwatch.report.params import MAX_PAGE, MAX_PAGE_SIZE, ReportQuery, parse_report_query
 
 router = APIRouter()
 
@@ -271,55 +277,42 @@ async def _answer(
     return success(await run_in_threadpool(build, services, incoming))
 
 
-def _body(incoming: Incoming) -> dict[str, object] | None:
-    body = parse_json(incoming.body) if incoming.body.strip() else None
-    if body is not None and not isinstance(body, dict):
-        raise InvalidParameter("body must be a JSON object of parameters")
-    return body
-
-
 def _videos(services: Services, incoming: Incoming) -> dict[str, Any]:
-    now = services.clock()
-    tenant = services.auth.server(incoming, now)
-    query = insights.parse_videos_query(incoming.query, _body(incoming))
-    services.auth.claim_read(tenant, incoming, now)
+    tenant, query = signed_read(services, incoming, insights.parse_videos_query)
     with services.db.read() as conn:
         return insights.build_videos(conn, tenant.tenant_id, tenant.completion_threshold, query)
 
 
 def _retention(services: Services, incoming: Incoming) -> dict[str, Any]:
-    now = services.clock()
-    tenant = services.auth.server(incoming, now)
-    query = insights.parse_retention_query(incoming.query, _body(incoming))
-    services.auth.claim_read(tenant, incoming, now)
+    tenant, query = signed_read(services, incoming, insights.parse_retention_query)
     with services.db.read() as conn:
         return insights.build_retention(conn, tenant.tenant_id, query)
 
 
 def _viewer(services: Services, incoming: Incoming) -> dict[str, Any]:
-    now = services.clock()
-    tenant = services.auth.server(incoming, now)
-    query = insights.parse_viewer_query(incoming.query, _body(incoming))
-    services.auth.claim_read(tenant, incoming, now)
+    tenant, query = signed_read(services, incoming, insights.parse_viewer_query)
     with services.db.read() as conn:
         return insights.build_viewer(conn, tenant.tenant_id, tenant.completion_threshold, query)
 
 
-def _export(services: Services, incoming: Incoming) -> tuple[export.ExportFormat, IO[bytes]]:
-    now = services.clock()
-    tenant = services.auth.server(incoming, now)
-    body = _body(incoming)
-    if sum(1 for name, _ in incoming.query if name == "format") > 1:
+def _parse_export(
+    given: list[tuple[str, str]], body: dict[str, object] | None
+) -> tuple[export.ExportFormat, ReportQuery]:
+    """The export's format, and the seed report's parameters but its paging."""
+    if sum(1 for name, _ in given if name == "format") > 1:
         raise InvalidParameter("parameter 'format' is given more than once")
-    file_format = export.parse_format(
-        dict(incoming.query).get("format") or (body or {}).get("format") or "csv"
-    )
+    named = dict(given).get("format") or (body or {}).get("format")
+    file_format = export.parse_format(named or "csv")
     ignored = ("page", "pageSize", "format")
     query = parse_report_query(
-        [(name, value) for name, value in incoming.query if name not in ignored],
+        [(name, value) for name, value in given if name not in ignored],
         {name: value for name, value in (body or {}).items() if name not in ignored},
     )
-    services.auth.claim_read(tenant, incoming, now)
+    return file_format, query
+
+
+def _export(services: Services, incoming: Incoming) -> tuple[export.ExportFormat, IO[bytes]]:
+    tenant, (file_format, query) = signed_read(services, incoming, _parse_export)
     with services.db.read() as conn:
         file = export.export_file(
             conn, tenant.tenant_id, tenant.completion_threshold, query, file_format

@@ -1,6 +1,7 @@
 """``GET /vod/webapi/statistics/vod/watch``: the seed endpoint, 用户观看完整度 (SPEC §3)."""
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +19,9 @@ from vodwatch.report.params import (
     MAX_UNIX_SECONDS,
     parse_report_query,
 )
+from vodwatch.store.tenants import Tenant
 
+Q = TypeVar("Q")
 router = APIRouter()
 
 
@@ -108,12 +111,29 @@ async def get_watch_report(request: Request) -> Response:
 
 
 def answer_report(services: Services, incoming: Incoming) -> dict[str, Any]:
-    now = services.clock()
-    tenant = services.auth.server(incoming, now)
+    tenant, query = signed_read(services, incoming, parse_report_query)
+    with services.db.read() as conn:
+        return build_report(conn, tenant.tenant_id, query)
+
+
+def json_parameters(incoming: Incoming) -> dict[str, object] | None:
+    """The parameters a read's JSON body gives (None without a body)."""
     body = parse_json(incoming.body) if incoming.body.strip() else None
     if body is not None and not isinstance(body, dict):
         raise InvalidParameter("body must be a JSON object of report parameters")
-    query = parse_report_query(incoming.query, body)
+    return body
+
+
+def signed_read(
+    services: Services,
+    incoming: Incoming,
+    parse: Callable[[list[tuple[str, str]], dict[str, object] | None], Q],
+) -> tuple[Tenant, Q]:
+    """A signed request that only reads: authenticated, its parameters parsed from the query
+    string and a JSON body (a bad one refuses it before it is recorded), then recorded once
+    (replay). The tenant and the parsed query."""
+    now = services.clock()
+    tenant = services.auth.server(incoming, now)
+    query = parse(incoming.query, json_parameters(incoming))
     services.auth.claim_read(tenant, incoming, now)
-    with services.db.read() as conn:
-        return build_report(conn, tenant.tenant_id, query)
+    return tenant, query
