@@ -55,6 +55,9 @@ def visit_row(visit: Visit) -> dict[str, Any]:
         "position_ms": coverage[-1][1] if coverage else 0,
         "position_seq": 1,
         "is_ended": False,
+        "attempt_id": "",
+        "attention": "[]",
+        "refused_ms": 0,
     }
 
 
@@ -175,6 +178,7 @@ class _Pair:
             "player_since_ms": None,
             "player_watch_ms": 0,
             "player_gain_ms": 0,
+            "attention": "[]",
         }
 
 

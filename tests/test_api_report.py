@@ -211,6 +211,15 @@ def test_media_detail_shape(client: VodwatchClient):
         "duration": "269",
         "completionThreshold": None,
         "effectiveCompletionThreshold": 90,
+        "requiredRanges": None,
+        "maxRate": None,
+        "visibleOnly": None,
+        "effectiveRules": {
+            "threshold": 90,
+            "requiredRanges": [],
+            "maxRate": None,
+            "visibleOnly": False,
+        },
         "created": True,
     }
     assert client.put_media(ASSET, "Math 101", duration=269)["data"]["created"] is False
@@ -223,6 +232,15 @@ def test_media_detail_shape(client: VodwatchClient):
             "duration": "269",
             "completionThreshold": None,
             "effectiveCompletionThreshold": 90,
+            "requiredRanges": None,
+            "maxRate": None,
+            "visibleOnly": None,
+            "effectiveRules": {
+                "threshold": 90,
+                "requiredRanges": [],
+                "maxRate": None,
+                "visibleOnly": False,
+            },
         },
     }
     with pytest.raises(VodwatchAPIError) as missing:

@@ -32,6 +32,8 @@ def test_tenant_create_and_list(database_url: str):
             "disabledAt": None,
             "previousSecretValidUntil": None,
             "completionThreshold": 90,
+            "maxRate": None,
+            "visibleOnly": False,
         }
     ]
     assert created["secret"] not in run("tenant", "list", "--database-url", database_url)

@@ -24,6 +24,9 @@ def normalize(intervals: Iterable[Interval]) -> IntervalSet:
     >>> normalize([(10, 20), (0, 5), (5, 8), (15, 30), (40, 40)])
     [(0, 8), (10, 30)]
     """
+    if isinstance(intervals, tuple | list) and len(intervals) == 1:  # a heartbeat's one range
+        start, end = intervals[0]
+        return [(start, end)] if start < end else []
     ordered = sorted((start, end) for start, end in intervals if start < end)
     merged: IntervalSet = []
     for start, end in ordered:
@@ -196,3 +199,48 @@ def union_gain(normal: IntervalSet, added: IntervalSet) -> tuple[IntervalSet, in
         gained += end - start - sum(right - left for left, right in merged[low:high])
         merged[low:high] = [(start, end)]
     return merged, gained
+
+
+def subtract(normal: IntervalSet, removed: IntervalSet) -> IntervalSet:
+    """The part of the normal set ``normal`` outside the normal set ``removed``.
+
+    >>> subtract([(0, 10), (20, 30)], [(5, 22), (25, 26)])
+    [(0, 5), (22, 25), (26, 30)]
+    """
+    result: IntervalSet = []
+    index = 0
+    for start, end in normal:
+        while index < len(removed) and removed[index][1] <= start:
+            index += 1
+        position = start
+        probe = index
+        while probe < len(removed) and removed[probe][0] < end:
+            cut_start, cut_end = removed[probe]
+            if cut_start > position:
+                result.append((position, cut_start))
+            position = max(position, cut_end)
+            if cut_end >= end:
+                break
+            probe += 1
+        if position < end:
+            result.append((position, end))
+    return result
+
+
+def intersect(a: IntervalSet, b: IntervalSet) -> IntervalSet:
+    """The part two normal sets share.
+
+    >>> intersect([(0, 10), (20, 30)], [(5, 25)])
+    [(5, 10), (20, 25)]
+    """
+    result: IntervalSet = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        start, end = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if start < end:
+            result.append((start, end))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return result

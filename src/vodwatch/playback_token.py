@@ -2,10 +2,12 @@
 viewing of one video without ever holding the tenant secret.
 
 Claims: ``iss`` authkey, ``sub`` userId, ``name`` userName, ``aid`` assetId, optional ``title``
-and ``dur`` (seconds), ``exp`` at most 24 h ahead.
+and ``dur`` (seconds), optional ``att`` (the attempt, 1..64 characters: SPEC §10), ``exp`` at
+most 24 h ahead.
 """
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +20,16 @@ from vodwatch.formats import seconds_to_ms
 
 MAX_LIFETIME_SECONDS = 24 * 3600
 CLOCK_LEEWAY_SECONDS = 60
+MAX_ATTEMPT_ID_LENGTH = 64
+ATTEMPT_ID_RULE = "1 to 64 characters without control characters"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def is_attempt_id(value: str) -> bool:
+    """An attempt id (SPEC §10): 1..64 characters, no control characters."""
+    return 0 < len(value) <= MAX_ATTEMPT_ID_LENGTH and _CONTROL.search(value) is None
+
+
 ALGORITHM = "HS256"
 
 
@@ -30,6 +42,7 @@ class PlaybackClaims:
     title: str | None
     duration_ms: int | None
     expires_at: int
+    attempt_id: str = ""  # "": no attempt named
 
 
 def mint_playback_token(
@@ -41,6 +54,7 @@ def mint_playback_token(
     user_name: str | None = None,
     title: str | None = None,
     duration: float | None = None,
+    attempt_id: str | None = None,
     ttl_seconds: int = 6 * 3600,
     now: float | None = None,
 ) -> str:
@@ -61,6 +75,8 @@ def mint_playback_token(
         claims["title"] = title
     if duration is not None:
         claims["dur"] = duration
+    if attempt_id is not None:
+        claims["att"] = attempt_id
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -108,6 +124,7 @@ def verify_playback_token(
         title=_text_claim(claims, "title"),
         duration_ms=_duration_claim(claims.get("dur")),
         expires_at=int(expires_at),
+        attempt_id=_attempt_claim(claims.get("att")),
     )
 
 
@@ -149,6 +166,14 @@ def _text_claim(claims: dict[str, Any], name: str, *, required: bool = False) ->
         return None
     if not isinstance(value, str) or (required and not value):
         raise InvalidCredentials(f"token: claim '{name}' must be a non-empty string")
+    return value
+
+
+def _attempt_claim(value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or not is_attempt_id(value):
+        raise InvalidCredentials(f"token: claim 'att' must be {ATTEMPT_ID_RULE}")
     return value
 
 

@@ -3,6 +3,7 @@
 
 import math
 import re
+from typing import TypeGuard
 
 from vodwatch.errors import InvalidParameter
 
@@ -57,6 +58,17 @@ def require_identifier(name: str, value: object) -> str:
     if "/" in text:
         raise InvalidParameter(f"{name} must not contain '/'")
     return text
+
+
+def is_identifier(value: object) -> TypeGuard[str]:
+    """Whether ``require_identifier`` accepts ``value`` as it is (a quick check, no message)."""
+    return (
+        type(value) is str
+        and 0 < len(value) <= MAX_ID_LENGTH
+        and "/" not in value
+        and _CONTROL.search(value) is None
+        and bool(value.strip(" "))
+    )
 
 
 def require_session_id(name: str, value: object) -> str:

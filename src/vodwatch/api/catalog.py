@@ -10,16 +10,46 @@ from vodwatch.api.auth import Incoming
 from vodwatch.api.incoming import Services, parse_json, read_incoming
 from vodwatch.api.openapi import SIGNED_ERRORS, identifier_schema, responses, text_schema
 from vodwatch.api.responses import success
+from vodwatch.attention import MAX_RATE, MIN_RATE
 from vodwatch.beacon.model import MAX_MEDIA_SECONDS
 from vodwatch.errors import InvalidParameter, NotFound
 from vodwatch.formats import format_duration, seconds_to_ms
-from vodwatch.store.catalog import KEEP, Asset, Keep, get_asset, put_asset
+from vodwatch.store.catalog import KEEP, Asset, Keep, SecondsRanges, get_asset, put_asset
 from vodwatch.store.signed_requests import find_claimed, record_claims
-from vodwatch.validation import require_identifier, require_int, require_number, require_text
+from vodwatch.store.tenants import Tenant
+from vodwatch.validation import (
+    require_bool,
+    require_identifier,
+    require_int,
+    require_number,
+    require_text,
+)
 
 router = APIRouter()
 MEDIA_FIELDS = ("videoTitle", "duration")  # required
-OPTIONAL_MEDIA_FIELDS = ("completionThreshold",)
+OPTIONAL_MEDIA_FIELDS = ("completionThreshold", "requiredRanges", "maxRate", "visibleOnly")
+MAX_REQUIRED_RANGES = 100
+RANGES_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "maxItems": MAX_REQUIRED_RANGES,
+    "items": {
+        "type": "array",
+        "items": {"type": "number", "minimum": 0, "maximum": MAX_MEDIA_SECONDS},
+        "minItems": 2,
+        "maxItems": 2,
+    },
+}
+RULES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["threshold", "requiredRanges", "maxRate", "visibleOnly"],
+    "properties": {
+        "threshold": {"type": "integer", "minimum": 1, "maximum": 100},
+        "requiredRanges": RANGES_SCHEMA,
+        "maxRate": {"type": ["number", "null"], "minimum": MIN_RATE, "maximum": MAX_RATE},
+        "visibleOnly": {"type": "boolean"},
+    },
+    "description": "the completion rules in force: the video's own, else its tenant's",
+}
 THRESHOLD_SCHEMA: dict[str, Any] = {
     "type": ["integer", "null"],
     "minimum": 1,
@@ -47,6 +77,10 @@ ASSET_SCHEMA: dict[str, Any] = {
             "maximum": 100,
             "description": "the video's threshold, or else its tenant's",
         },
+        "requiredRanges": {**RANGES_SCHEMA, "type": ["array", "null"]},
+        "maxRate": {"type": ["number", "null"], "minimum": MIN_RATE, "maximum": MAX_RATE},
+        "visibleOnly": {"type": ["boolean", "null"]},
+        "effectiveRules": RULES_SCHEMA,
     },
 }
 SAVED_ASSET_SCHEMA: dict[str, Any] = {
@@ -80,6 +114,25 @@ SAVED_ASSET_SCHEMA: dict[str, Any] = {
                                 "description": THRESHOLD_SCHEMA["description"]
                                 + "; absent: left as it is",
                             },
+                            "requiredRanges": {
+                                **RANGES_SCHEMA,
+                                "type": ["array", "null"],
+                                "description": "[[startSeconds, endSeconds], ...] that must be "
+                                "watched: each non-empty, sorted, not overlapping, within the "
+                                "duration; null: none; absent: left as it is",
+                            },
+                            "maxRate": {
+                                "type": ["number", "null"],
+                                "minimum": MIN_RATE,
+                                "maximum": MAX_RATE,
+                                "description": "coverage played faster does not count; null: "
+                                "the tenant's; absent: left as it is",
+                            },
+                            "visibleOnly": {
+                                "type": ["boolean", "null"],
+                                "description": "leave out coverage played in a hidden page; "
+                                "null: the tenant's; absent: left as it is",
+                            },
                         },
                         "additionalProperties": False,
                     }
@@ -100,10 +153,8 @@ async def put_media(request: Request) -> Response:
     services: Services = request.app.state.services
     incoming = await read_incoming(request)
     asset_id = request.path_params["assetId"]
-    asset, is_new, tenant_threshold = await run_in_threadpool(
-        save_media, services, incoming, asset_id
-    )
-    return success({**render_asset(asset, tenant_threshold), "created": is_new})
+    asset, is_new, tenant = await run_in_threadpool(save_media, services, incoming, asset_id)
+    return success({**render_asset(asset, tenant), "created": is_new})
 
 
 @router.get(
@@ -116,11 +167,11 @@ async def get_media(request: Request) -> Response:
     services: Services = request.app.state.services
     incoming = await read_incoming(request)
     asset_id = request.path_params["assetId"]
-    asset, tenant_threshold = await run_in_threadpool(find_media, services, incoming, asset_id)
-    return success(render_asset(asset, tenant_threshold))
+    asset, tenant = await run_in_threadpool(find_media, services, incoming, asset_id)
+    return success(render_asset(asset, tenant))
 
 
-def save_media(services: Services, incoming: Incoming, asset_id: str) -> tuple[Asset, bool, int]:
+def save_media(services: Services, incoming: Incoming, asset_id: str) -> tuple[Asset, bool, Tenant]:
     tenant = services.auth.server(incoming, services.clock())
     asset_id = require_identifier("assetId", asset_id)
     body = parse_json(incoming.body)
@@ -129,7 +180,8 @@ def save_media(services: Services, incoming: Incoming, asset_id: str) -> tuple[A
     for name in body:
         if name not in MEDIA_FIELDS + OPTIONAL_MEDIA_FIELDS:
             raise InvalidParameter(
-                f"unknown field '{name}'; known: videoTitle, duration, completionThreshold"
+                f"unknown field '{name}'; known: videoTitle, duration, "
+                + ", ".join(OPTIONAL_MEDIA_FIELDS)
             )
     for name in MEDIA_FIELDS:
         if name not in body:
@@ -145,6 +197,7 @@ def save_media(services: Services, incoming: Incoming, asset_id: str) -> tuple[A
         threshold = (
             None if given is None else require_int("completionThreshold", given, low=1, high=100)
         )
+    rules = read_rules(body, duration)
     now_ms = services.now_ms()
 
     signature = services.auth.signature(tenant, incoming)
@@ -153,15 +206,64 @@ def save_media(services: Services, incoming: Incoming, asset_id: str) -> tuple[A
         # Accepted once: the change and its record are stored together, or neither is.
         if find_claimed(conn, [signature]):
             raise services.auth.replayed(incoming, tenant)
-        saved = put_asset(conn, tenant.tenant_id, asset_id, title, duration_ms, now_ms, threshold)
+        saved = put_asset(
+            conn, tenant.tenant_id, asset_id, title, duration_ms, now_ms, threshold, rules
+        )
         record_claims(conn, [signature])
         return saved
 
     asset, is_new = services.db.run_write(write)
-    return asset, is_new, tenant.completion_threshold
+    return asset, is_new, tenant
 
 
-def find_media(services: Services, incoming: Incoming, asset_id: str) -> tuple[Asset, int]:
+def read_rules(body: dict[str, Any], duration: float) -> dict[str, object]:
+    """The completion rules a PUT body sets (by column name), checked: null clears one."""
+    rules: dict[str, object] = {}
+    if "requiredRanges" in body:
+        rules["required_ranges"] = read_required_ranges(body["requiredRanges"], duration)
+    if "maxRate" in body:
+        given = body["maxRate"]
+        rules["max_rate"] = (
+            None if given is None else require_number("maxRate", given, low=MIN_RATE, high=MAX_RATE)
+        )
+    if "visibleOnly" in body:
+        given = body["visibleOnly"]
+        rules["visible_only"] = None if given is None else require_bool("visibleOnly", given)
+    return rules
+
+
+def read_required_ranges(value: object, duration: float) -> SecondsRanges | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise InvalidParameter("requiredRanges must be an array of [startSeconds, endSeconds]")
+    if len(value) > MAX_REQUIRED_RANGES:
+        raise InvalidParameter(
+            f"requiredRanges has {len(value)} ranges; at most {MAX_REQUIRED_RANGES}"
+        )
+    ranges: list[tuple[float, float]] = []
+    for index, pair in enumerate(value):
+        name = f"requiredRanges[{index}]"
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise InvalidParameter(f"{name} must be a [startSeconds, endSeconds] pair")
+        start = require_number(f"{name}[0]", pair[0], low=0, high=MAX_MEDIA_SECONDS)
+        end = require_number(f"{name}[1]", pair[1], low=0, high=MAX_MEDIA_SECONDS)
+        if end <= start:
+            raise InvalidParameter(
+                f"{name} must be non-empty: end {end:g} is not after start {start:g}"
+            )
+        if end > duration:
+            raise InvalidParameter(f"{name} ends at {end:g} s, after the duration ({duration:g} s)")
+        if ranges and start < ranges[-1][1]:
+            raise InvalidParameter(
+                f"{name} starts at {start:g} s, before the range before it ends "
+                f"({ranges[-1][1]:g} s): ranges must be sorted and not overlap"
+            )
+        ranges.append((pair[0], pair[1]))  # as written: 120 stays 120
+    return tuple(ranges)
+
+
+def find_media(services: Services, incoming: Incoming, asset_id: str) -> tuple[Asset, Tenant]:
     now = services.clock()
     tenant = services.auth.server(incoming, now)
     services.auth.claim_read(tenant, incoming, now)
@@ -169,14 +271,31 @@ def find_media(services: Services, incoming: Incoming, asset_id: str) -> tuple[A
         asset = get_asset(conn, tenant.tenant_id, asset_id)
     if asset is None:
         raise NotFound(f"assetId {asset_id!r} is not in the catalog")
-    return asset, tenant.completion_threshold
+    return asset, tenant
 
 
-def render_asset(asset: Asset, tenant_threshold: int) -> dict[str, Any]:
+def render_asset(asset: Asset, tenant: Tenant) -> dict[str, Any]:
     return {
         "assetId": asset.asset_id,
         "videoTitle": asset.title,
         "duration": format_duration(asset.duration_ms),
         "completionThreshold": asset.completion_threshold,
-        "effectiveCompletionThreshold": asset.effective_threshold(tenant_threshold),
+        "effectiveCompletionThreshold": asset.effective_threshold(tenant.completion_threshold),
+        "requiredRanges": None
+        if asset.required_ranges is None
+        else [list(r) for r in asset.required_ranges],
+        "maxRate": asset.max_rate,
+        "visibleOnly": asset.visible_only,
+        "effectiveRules": effective_rules_json(asset, tenant),
+    }
+
+
+def effective_rules_json(asset: Asset, tenant: Tenant) -> dict[str, Any]:
+    """``effectiveRules``: required ranges in seconds as written in the PUT."""
+    rules = asset.effective_rules(tenant)
+    return {
+        "threshold": rules.threshold,
+        "requiredRanges": [list(r) for r in asset.required_ranges or ()],
+        "maxRate": rules.max_rate,
+        "visibleOnly": rules.visible_only,
     }

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from vodwatch.errors import InvalidParameter, MissingAuth, PayloadTooLarge
 from vodwatch.formats import seconds_to_ms
 from vodwatch.intervals import Interval
-from vodwatch.playback_token import PlaybackClaims
+from vodwatch.playback_token import ATTEMPT_ID_RULE, PlaybackClaims, is_attempt_id
 from vodwatch.validation import (
+    SESSION_ID,
+    is_identifier,
     require_bool,
     require_identifier,
     require_int,
@@ -30,11 +32,12 @@ MAX_PLAYED_MS = MAX_MEDIA_SECONDS * 1000
 EARLIEST_STARTED_AT = 946_684_800  # 2000-01-01: older "startedAt" values are typos
 STARTED_AT_FUTURE_SLACK_SECONDS = 300
 
+MAX_BEACON_RATE = 16.0  # what browsers allow (Chromium: 1/16 .. 16)
 COMMON_FIELDS = frozenset(
-    {"sessionId", "seq", "segments", "playedMs", "position", "ended", "duration"}
+    {"sessionId", "seq", "segments", "playedMs", "position", "ended", "duration", "rate", "hidden"}
 )
 PLAYER_FIELDS = COMMON_FIELDS | {"token"}
-SERVER_FIELDS = COMMON_FIELDS | {"userId", "userName", "assetId", "startedAt"}
+SERVER_FIELDS = COMMON_FIELDS | {"userId", "userName", "assetId", "startedAt", "attemptId"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,7 @@ class Viewing:
     asset_id: str
     title: str | None = None
     duration_ms: int | None = None  # from the token's "dur": the customer's own figure
+    attempt_id: str = ""  # the token's "att" or a server beacon's attemptId; "": none
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,8 @@ class Beacon:
     is_ended: bool = False
     duration_ms: int | None = None  # what the player says the media lasts
     started_at_ms: int | None = None  # server beacons only
+    rate: float = 1.0  # playback rate while the segments played
+    is_hidden: bool = False  # the page was hidden while they played
 
     @property
     def media_ms(self) -> int:
@@ -114,9 +120,9 @@ def _parse_one(
     if not isinstance(item, dict):
         raise InvalidParameter(f"{where.rstrip('.') or 'body'} must be a beacon object")
     allowed = SERVER_FIELDS if claims_for is None else PLAYER_FIELDS
-    for name in item:
-        if name not in allowed:
-            raise InvalidParameter(_unknown_field_message(where, name, claims_for is None))
+    if not item.keys() <= allowed:
+        name = next(name for name in item if name not in allowed)
+        raise InvalidParameter(_unknown_field_message(where, name, claims_for is None))
     if claims_for is None:
         viewing = _server_viewing(item, where)
         started_at_ms = _started_at(item, where, now_seconds)
@@ -133,28 +139,77 @@ def _parse_one(
         raise InvalidParameter(f"{where}sessionId is required")
     if "seq" not in item:
         raise InvalidParameter(f"{where}seq is required")
+    # Each check passes a well-formed value at once and builds the field's name (for the
+    # message) only when the value is wrong: a batch of 100 beacons would otherwise format a
+    # thousand names for nothing.
+    session_id = item["sessionId"]
+    if not (type(session_id) is str and SESSION_ID.fullmatch(session_id)):
+        session_id = require_session_id(f"{where}sessionId", session_id)
+    seq = item["seq"]
+    if not (type(seq) is int and 1 <= seq <= MAX_SEQ):
+        seq = require_int(f"{where}seq", seq, low=1, high=MAX_SEQ)
+    segments = _segments(item.get("segments", []), where)
+    played_ms = item.get("playedMs", 0)
+    if not (type(played_ms) is int and 0 <= played_ms <= MAX_PLAYED_MS):
+        played_ms = require_int(f"{where}playedMs", played_ms, low=0, high=MAX_PLAYED_MS)
     position = item.get("position")
-    duration = item.get("duration")
-    return Beacon(
-        session_id=require_session_id(f"{where}sessionId", item["sessionId"]),
-        seq=require_int(f"{where}seq", item["seq"], low=1, high=MAX_SEQ),
-        viewing=viewing,
-        segments=_segments(item.get("segments", []), where),
-        played_ms=require_int(
-            f"{where}playedMs", item.get("playedMs", 0), low=0, high=MAX_PLAYED_MS
-        ),
-        position_ms=None
+    position_ms = (
+        None
         if position is None
         else seconds_to_ms(
             require_number(f"{where}position", position, low=0, high=MAX_MEDIA_SECONDS)
-        ),
-        is_ended=require_bool(f"{where}ended", item.get("ended", False)),
+        )
+    )
+    is_ended = item.get("ended", False)
+    if type(is_ended) is not bool:
+        is_ended = require_bool(f"{where}ended", is_ended)
+    duration = item.get("duration")
+    rate = item.get("rate", 1.0)
+    if not ((type(rate) is float or type(rate) is int) and 0 < rate <= MAX_BEACON_RATE):
+        rate = require_number(f"{where}rate", rate, low=0, high=MAX_BEACON_RATE)
+        if rate <= 0:
+            raise InvalidParameter(f"{where}rate must be > 0, got {rate:g}")
+    is_hidden = item.get("hidden", False)
+    if type(is_hidden) is not bool:
+        is_hidden = require_bool(f"{where}hidden", is_hidden)
+    return Beacon(
+        session_id=session_id,
+        seq=seq,
+        viewing=viewing,
+        segments=segments,
+        played_ms=played_ms,
+        position_ms=position_ms,
+        is_ended=is_ended,
         duration_ms=None if duration is None else _duration_ms(f"{where}duration", duration),
         started_at_ms=started_at_ms,
+        rate=float(rate),
+        is_hidden=is_hidden,
     )
 
 
 def _segments(value: object, where: str) -> tuple[Interval, ...]:
+    if type(value) is list and len(value) <= MAX_SEGMENTS_PER_BEACON:
+        segments = []
+        for pair in value:
+            if type(pair) is not list or len(pair) != 2:
+                break
+            start, end = pair
+            # (NaN and infinities fail the comparison and go to the checks below)
+            if (
+                (type(start) is float or type(start) is int)
+                and (type(end) is float or type(end) is int)
+                and 0 <= start <= end <= MAX_MEDIA_SECONDS
+            ):
+                segments.append((int(start * 1000 + 0.5), int(end * 1000 + 0.5)))  # seconds_to_ms
+            else:
+                break
+        else:
+            return tuple(segments)
+    return _checked_segments(value, where)
+
+
+def _checked_segments(value: object, where: str) -> tuple[Interval, ...]:
+    """``_segments`` field by field, naming the first that is wrong."""
     if not isinstance(value, list):
         raise InvalidParameter(f"{where}segments must be an array of [start, end] pairs")
     if len(value) > MAX_SEGMENTS_PER_BEACON:
@@ -185,12 +240,19 @@ def _server_viewing(item: dict[str, object], where: str) -> Viewing:
     for required in ("userId", "assetId"):
         if required not in item:
             raise InvalidParameter(f"{where}{required} is required in a server beacon (Tk headers)")
-    user_name = item.get("userName")
-    return Viewing(
-        user_id=require_identifier(f"{where}userId", item["userId"]),
-        user_name=None if user_name is None else require_text(f"{where}userName", user_name),
-        asset_id=require_identifier(f"{where}assetId", item["assetId"]),
-    )
+    user_id, asset_id, user_name = item["userId"], item["assetId"], item.get("userName")
+    if not is_identifier(user_id):
+        user_id = require_identifier(f"{where}userId", user_id)
+    if user_name is not None:
+        user_name = require_text(f"{where}userName", user_name)
+    if not is_identifier(asset_id):
+        asset_id = require_identifier(f"{where}assetId", asset_id)
+    attempt_id = item.get("attemptId")
+    if attempt_id is None:
+        attempt_id = ""
+    elif not (type(attempt_id) is str and is_attempt_id(attempt_id)):
+        raise InvalidParameter(f"{where}attemptId must be {ATTEMPT_ID_RULE}")
+    return Viewing(user_id=user_id, user_name=user_name, asset_id=asset_id, attempt_id=attempt_id)
 
 
 def _player_viewing(claims: PlaybackClaims) -> Viewing:
@@ -202,6 +264,7 @@ def _player_viewing(claims: PlaybackClaims) -> Viewing:
         asset_id=require_identifier("token claim 'aid'", claims.asset_id),
         title=None if claims.title is None else require_text("token claim 'title'", claims.title),
         duration_ms=claims.duration_ms,
+        attempt_id=claims.attempt_id,
     )
 
 
@@ -210,6 +273,8 @@ def _started_at(item: dict[str, object], where: str, now_seconds: float) -> int 
     if value is None:
         return None
     latest = int(now_seconds) + STARTED_AT_FUTURE_SLACK_SECONDS
+    if type(value) is int and EARLIEST_STARTED_AT <= value <= latest:
+        return value * 1000
     seconds = require_int(f"{where}startedAt", value, low=EARLIEST_STARTED_AT, high=latest)
     return seconds * 1000
 

@@ -18,11 +18,13 @@ from vodwatch.store.migrate import upgrade
 from vodwatch.store.tenants import (
     Tenant,
     create_tenant,
+    find_tenant,
     list_tenants,
     rotate_secret,
     set_allowed_origins,
     set_completion_threshold,
     set_disabled,
+    set_rules,
 )
 
 MAX_NAME_LENGTH = 200
@@ -112,6 +114,8 @@ def tenant_list(as_json: bool, database_url: str, key_file: str | None) -> None:
                         "disabledAt": _seconds(t.disabled_at_ms),
                         "previousSecretValidUntil": _seconds(t.grace_ends_at_ms(now)),
                         "completionThreshold": t.completion_threshold,
+                        "maxRate": t.max_rate,
+                        "visibleOnly": t.visible_only,
                     }
                     for t in found
                 ],
@@ -243,6 +247,65 @@ def tenant_set_threshold(
     finally:
         database.dispose()
     click.echo(f"{authkey}: completion threshold {percent}%")
+    click.echo(PICKED_UP, err=True)
+
+
+@tenant.command("set-rules")
+@click.argument("authkey")
+@click.option(
+    "--threshold",
+    type=click.IntRange(1, 100),
+    default=None,
+    help="percent of a video a viewer must cover (counted coverage) to complete it",
+)
+@click.option(
+    "--max-rate",
+    type=click.FloatRange(1, 16),
+    default=None,
+    help="coverage played faster than this playback rate does not count (1..16)",
+)
+@click.option("--no-max-rate", is_flag=True, help="any playback rate counts")
+@click.option(
+    "--visible-only/--no-visible-only",
+    default=None,
+    help="whether coverage played while the page was hidden is left out",
+)
+@database_url_option
+@key_file_option
+def tenant_set_rules(
+    authkey: str,
+    threshold: int | None,
+    max_rate: float | None,
+    no_max_rate: bool,
+    visible_only: bool | None,
+    database_url: str,
+    key_file: str | None,
+) -> None:
+    """Set the default completion rules of the tenant AUTHKEY (SPEC §10): a rule left out is
+    kept. A video's own rules (PUT media) win over these."""
+    if max_rate is not None and no_max_rate:
+        raise click.UsageError("give --max-rate R or --no-max-rate, not both")
+    changes: dict[str, object] = {}
+    if threshold is not None:
+        changes["completion_threshold"] = threshold
+    if max_rate is not None or no_max_rate:
+        changes["max_rate"] = max_rate
+    if visible_only is not None:
+        changes["visible_only"] = visible_only
+    database = open_migrated(database_url, key_file)
+    try:
+        with database.write() as conn:
+            if not set_rules(conn, authkey, changes):
+                raise _unknown(authkey)
+            found = find_tenant(conn, database.secret_box, authkey)
+    finally:
+        database.dispose()
+    assert found is not None
+    rate = "any" if found.max_rate is None else f"{found.max_rate:g}x"
+    click.echo(
+        f"{authkey}: completion threshold {found.completion_threshold}%, max rate {rate}, "
+        f"visible only {'yes' if found.visible_only else 'no'}"
+    )
     click.echo(PICKED_UP, err=True)
 
 

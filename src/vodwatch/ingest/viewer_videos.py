@@ -10,6 +10,7 @@ server clock allows.
 
 from dataclasses import dataclass, field
 
+from vodwatch.attention import Attention
 from vodwatch.intervals import IntervalSet
 
 PairKey = tuple[int, str, str]  # (tenant_id, user_id, asset_id)
@@ -29,6 +30,7 @@ class ViewerVideo:
     player_since_ms: int | None = None  # server time of the first player beacon
     player_watch_ms: int = 0  # watch time credited by player beacons
     player_gain_ms: int = 0  # coverage player beacons added to the pair's union
+    attention: Attention = field(default_factory=list)  # of all its visits (vodwatch.attention)
 
     def copy(self) -> "ViewerVideo":
         """A shallow copy (the coverage list is replaced, never changed in place)."""
@@ -45,6 +47,7 @@ class ViewerVideo:
             self.player_since_ms,
             self.player_watch_ms,
             self.player_gain_ms,
+            self.attention,
         )
 
     @property

@@ -7,11 +7,21 @@ is a sum over distinct ``seq`` values, coverage a union, ``startedAt`` a minimum
 
 from dataclasses import dataclass, field
 
+from vodwatch.attention import Attention, beacon_speed, is_plain, merge, played
 from vodwatch.beacon.bounds import Clocks, bound_new_coverage, bound_watch_ms
 from vodwatch.beacon.model import Beacon
 from vodwatch.errors import InvalidParameter
 from vodwatch.ingest.viewer_videos import ViewerVideo
-from vodwatch.intervals import IntervalSet, contains, normalize, union_gain, union_into
+from vodwatch.intervals import (
+    IntervalSet,
+    clamp,
+    contains,
+    intersect,
+    measure,
+    normalize,
+    union_gain,
+    union_into,
+)
 
 # What one visit and one viewer-and-video pair may hold, so that no stored row grows without
 # bound and every beacon costs the writer a few milliseconds at most. Honest viewing stays far
@@ -19,6 +29,8 @@ from vodwatch.intervals import IntervalSet, contains, normalize, union_gain, uni
 MAX_VISIT_RANGES = 1_000  # separate played ranges of one visit
 MAX_SEQ_RANGES = 1_000  # runs of seen seq numbers of one visit (beacons far out of order)
 MAX_PAIR_RANGES = 2_000  # separate played ranges of one viewer on one video, all visits
+MAX_VISIT_PIECES = 2_000  # parts of one visit played at another rate or visibility
+MAX_PAIR_PIECES = 4_000  # the same over all visits of one viewer on one video
 
 
 @dataclass(slots=True)
@@ -36,6 +48,9 @@ class Visit:
     position_seq: int = 0  # seq of the beacon that gave position_ms
     position_ms: int | None = None
     is_ended: bool = False
+    attempt_id: str = ""  # of the lowest-seq beacon
+    attention: Attention = field(default_factory=list)  # vodwatch.attention: what rules weigh
+    refused_ms: int = 0  # claimed watch time the clock bounds refused
 
 
 def copy_visit(visit: Visit) -> Visit:
@@ -55,6 +70,9 @@ def copy_visit(visit: Visit) -> Visit:
         visit.position_seq,
         visit.position_ms,
         visit.is_ended,
+        visit.attempt_id,
+        visit.attention,
+        visit.refused_ms,
     )
 
 
@@ -66,6 +84,7 @@ def start_visit(beacon: Beacon, now_ms: int) -> Visit:
         asset_id=beacon.viewing.asset_id,
         started_at_ms=now_ms if beacon.started_at_ms is None else beacon.started_at_ms,
         last_seen_at_ms=now_ms,
+        attempt_id=beacon.viewing.attempt_id,
     )
 
 
@@ -87,9 +106,12 @@ def apply_beacon(
         )
     if contains(visit.seqs, beacon.seq):
         return False
+    if not visit.seqs or beacon.seq < visit.seqs[0][0]:  # the lowest seq names the attempt
+        visit.attempt_id = beacon.viewing.attempt_id
+    played_normal = normalize(beacon.segments)
     if is_trusted:
         watch_ms = beacon.played_ms
-        added = normalize(beacon.segments)  # the part already covered changes nothing
+        added = played_normal  # the part already covered changes nothing
         if beacon.started_at_ms is not None:
             visit.started_at_ms = min(visit.started_at_ms, beacon.started_at_ms)
     else:
@@ -119,12 +141,18 @@ def apply_beacon(
         pair.player_watch_ms += watch_ms
         pair.player_gain_ms += gained_ms
     visit.watch_ms += watch_ms
+    visit.refused_ms += beacon.played_ms - watch_ms
     pair.watch_ms += watch_ms
+    visit_coverage, pair_coverage = visit.coverage, pair.coverage
     if added:
         visit.coverage, gained = union_gain(visit.coverage, added)
         if gained:  # else all of it was in the visit's coverage, so in the pair's
             visit.covered_ms += gained
             pair.coverage = union_into(pair.coverage, added)
+    if played_normal:
+        # What of the segments is in coverage now (the clock bounds may have left some out).
+        kept = played_normal if is_trusted else intersect(played_normal, visit.coverage)
+        _weigh(visit, pair, beacon, played_normal, kept, watch_ms, visit_coverage, pair_coverage)
     visit.seqs = union_into(visit.seqs, [(beacon.seq, beacon.seq + 1)])
     visit.beacon_count += 1
     visit.last_seen_at_ms = max(visit.last_seen_at_ms, now_ms)
@@ -137,11 +165,35 @@ def apply_beacon(
     return True
 
 
+def _weigh(
+    visit: Visit,
+    pair: ViewerVideo,
+    beacon: Beacon,
+    played_normal: IntervalSet,
+    kept: IntervalSet,
+    watch_ms: int,
+    visit_coverage: IntervalSet,
+    pair_coverage: IntervalSet,
+) -> None:
+    """Keep how fast and whether visibly the beacon's segments played (``vodwatch.attention``),
+    in its visit's and pair's attention; coverage is already united (``*_coverage``: before)."""
+    duration_ms = beacon.duration_ms or beacon.viewing.duration_ms
+    union_ms = measure(clamp(played_normal, 0, duration_ms) if duration_ms else played_normal)
+    speed = beacon_speed(beacon.rate, union_ms, watch_ms)
+    if is_plain(speed, beacon.is_hidden) and not visit.attention and not pair.attention:
+        return  # (the usual beacon: nothing to keep, nothing to make plain)
+    weighed = played(kept, speed, beacon.is_hidden)
+    visit.attention = merge(visit_coverage, visit.attention, kept, weighed)
+    pair.attention = merge(pair_coverage, pair.attention, kept, weighed)
+
+
 def _check_size(visit: Visit, pair: ViewerVideo) -> None:
     if (
         len(visit.coverage) <= MAX_VISIT_RANGES
         and len(visit.seqs) <= MAX_SEQ_RANGES
         and len(pair.coverage) <= MAX_PAIR_RANGES
+        and len(visit.attention) <= MAX_VISIT_PIECES
+        and len(pair.attention) <= MAX_PAIR_PIECES
     ):
         return  # (every beacon: no message made for nothing)
     where = f"sessionId {visit.session_id!r}"
@@ -160,3 +212,8 @@ def _check_size(visit: Visit, pair: ViewerVideo) -> None:
             f"{where}: the viewer's played ranges of this video would number "
             f"{len(pair.coverage)}, more than {MAX_PAIR_RANGES} separate ranges"
         )
+    raise InvalidParameter(
+        f"{where}: the parts played at changing rates or visibility would number more than "
+        f"{MAX_VISIT_PIECES} per visit or {MAX_PAIR_PIECES} per viewer and video; flush a "
+        "beacon when the rate or visibility changes, not more often"
+    )

@@ -1,13 +1,19 @@
 """Catalog queries: assets (videos) and viewers (names)."""
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from sqlalchemy import Connection, and_, case, func, or_, select
 
+from vodwatch.attention import Rules
+from vodwatch.formats import seconds_to_ms
 from vodwatch.store.database import upsert
 from vodwatch.store.schema import assets, viewers
+
+SecondsRanges = tuple[tuple[float, float], ...]  # as written in the PUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,9 +23,64 @@ class Asset:
     duration_ms: int | None
     is_cataloged: bool
     completion_threshold: int | None = None  # None: the tenant's
+    # The video's own completion rules (SPEC §10); None: the tenant's (no required ranges).
+    required_ranges: SecondsRanges | None = None
+    max_rate: float | None = None
+    visible_only: bool | None = None
 
     def effective_threshold(self, tenant_threshold: int) -> int:
         return tenant_threshold if self.completion_threshold is None else self.completion_threshold
+
+    def effective_rules(self, tenant: "TenantRules") -> Rules:
+        return rules_of(
+            tenant,
+            self.completion_threshold,
+            self.required_ranges,
+            self.max_rate,
+            self.visible_only,
+        )
+
+
+class TenantRules(Protocol):
+    """A tenant's default rules (``store.tenants.Tenant`` has them)."""
+
+    @property
+    def completion_threshold(self) -> int: ...
+
+    @property
+    def max_rate(self) -> float | None: ...
+
+    @property
+    def visible_only(self) -> bool: ...
+
+
+def rules_of(
+    tenant: TenantRules,
+    threshold: int | None,
+    required_ranges: SecondsRanges | None,
+    max_rate: float | None,
+    visible_only: bool | None,
+) -> Rules:
+    """A video's rules in force: its own overrides, else its tenant's defaults."""
+    return Rules(
+        threshold=tenant.completion_threshold if threshold is None else threshold,
+        required_ranges=tuple(
+            (seconds_to_ms(start), seconds_to_ms(end)) for start, end in required_ranges or ()
+        ),
+        max_rate=tenant.max_rate if max_rate is None else max_rate,
+        visible_only=tenant.visible_only if visible_only is None else visible_only,
+    )
+
+
+def encode_ranges(ranges: SecondsRanges | None) -> str | None:
+    return None if ranges is None else json.dumps([list(r) for r in ranges])
+
+
+def decode_ranges(text: str | None) -> SecondsRanges | None:
+    return None if text is None else tuple((start, end) for start, end in json.loads(text))
+
+
+RULE_COLUMNS = ("completion_threshold", "required_ranges", "max_rate", "visible_only")
 
 
 class Keep(Enum):
@@ -60,14 +121,24 @@ def put_asset(
     duration_ms: int,
     now_ms: int,
     completion_threshold: int | Keep | None = KEEP,
+    rules: Mapping[str, object] | None = None,
 ) -> tuple[Asset, bool]:
-    """Create or replace a catalog entry (its completion threshold only when given: None
-    clears it); the entry as stored, and whether it is new."""
+    """Create or replace a catalog entry (its completion threshold and the ``rules`` given by
+    column name, e.g. ``{"max_rate": 2.0}``, only when given: None clears one); the entry as
+    stored, and whether it is new."""
     existing = get_asset(conn, tenant_id, asset_id)
-    if completion_threshold is KEEP:
-        threshold = None if existing is None else existing.completion_threshold
-    else:
-        threshold = completion_threshold
+    given: dict[str, object] = dict(rules or {})
+    if completion_threshold is not KEEP:
+        given["completion_threshold"] = completion_threshold
+    if not given.keys() <= set(RULE_COLUMNS):
+        raise ValueError(f"not a rule: {sorted(given.keys() - set(RULE_COLUMNS))}")
+    values = {
+        name: given[name]
+        if name in given
+        else (None if existing is None else getattr(existing, name))
+        for name in RULE_COLUMNS
+    }
+    threshold = values["completion_threshold"]
     statement = upsert(conn, assets).values(
         tenant_id=tenant_id,
         asset_id=asset_id,
@@ -78,6 +149,9 @@ def put_asset(
         created_at_ms=now_ms,
         updated_at_ms=now_ms,
         completion_threshold=threshold,
+        required_ranges=encode_ranges(values["required_ranges"]),  # type: ignore[arg-type]
+        max_rate=values["max_rate"],
+        visible_only=values["visible_only"],
     )
     changes = {
         "title": statement.excluded.title,
@@ -86,14 +160,24 @@ def put_asset(
         "is_cataloged": True,
         "updated_at_ms": statement.excluded.updated_at_ms,
     }
-    if completion_threshold is not KEEP:
-        changes["completion_threshold"] = statement.excluded.completion_threshold
+    for name in given:
+        changes[name] = getattr(statement.excluded, name)
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=[assets.c.tenant_id, assets.c.asset_id], set_=changes
         )
     )
-    return Asset(asset_id, title, duration_ms, True, threshold), existing is None
+    saved = Asset(
+        asset_id,
+        title,
+        duration_ms,
+        True,
+        threshold,  # type: ignore[arg-type]
+        values["required_ranges"],  # type: ignore[arg-type]
+        values["max_rate"],  # type: ignore[arg-type]
+        values["visible_only"],  # type: ignore[arg-type]
+    )
+    return saved, existing is None
 
 
 def get_asset(conn: Connection, tenant_id: int, asset_id: str) -> Asset | None:
@@ -104,9 +188,19 @@ def get_asset(conn: Connection, tenant_id: int, asset_id: str) -> Asset | None:
             assets.c.duration_ms,
             assets.c.is_cataloged,
             assets.c.completion_threshold,
+            assets.c.required_ranges,
+            assets.c.max_rate,
+            assets.c.visible_only,
         ).where(assets.c.tenant_id == tenant_id, assets.c.asset_id == asset_id)
     ).one_or_none()
-    return None if row is None else Asset(*row)
+    if row is None:
+        return None
+    return Asset(
+        *row[:5],
+        required_ranges=decode_ranges(row.required_ranges),
+        max_rate=row.max_rate,
+        visible_only=None if row.visible_only is None else bool(row.visible_only),
+    )
 
 
 def register_assets(

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -45,6 +46,9 @@ tenants = Table(
     # Percent of a video a viewer must have covered to have completed it (1..100, SPEC §9).
     Column("completion_threshold", Integer, nullable=False, server_default="90"),
     Column("is_demo", Boolean, nullable=False, server_default=false()),  # vodwatch demo's
+    # Completion rules every video has unless it sets its own (SPEC §10, vodwatch.attention).
+    Column("max_rate", Float, nullable=True),  # None: any playback rate counts
+    Column("visible_only", Boolean, nullable=False, server_default=false()),
 )
 
 assets = Table(
@@ -60,6 +64,10 @@ assets = Table(
     Column("created_at_ms", BigInteger, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
     Column("completion_threshold", Integer, nullable=True),  # None: the tenant's
+    # JSON [[start_s, end_s], ...] as written in the PUT (None: none); None: the tenant's.
+    Column("required_ranges", Text, nullable=True),
+    Column("max_rate", Float, nullable=True),
+    Column("visible_only", Boolean, nullable=True),
     ForeignKeyConstraint(["tenant_id"], ["tenants.tenant_id"]),
 )
 
@@ -90,6 +98,12 @@ visits = Table(
     Column("position_ms", BigInteger, nullable=True),
     Column("position_seq", Integer, nullable=False),
     Column("is_ended", Boolean, nullable=False),
+    # The attempt of the visit's lowest-seq beacon ("": none named), SPEC §10.
+    Column("attempt_id", String(64), nullable=False, server_default=""),
+    # JSON pieces [start_ms, end_ms, speed, visible_speed] of the coverage no plain segment
+    # played (vodwatch.attention): what completion rules may leave out.
+    Column("attention", Text, nullable=False, server_default="[]"),
+    Column("refused_ms", BigInteger, nullable=False, server_default="0"),  # by the clock bounds
     ForeignKeyConstraint(["tenant_id", "asset_id"], ["assets.tenant_id", "assets.asset_id"]),
     ForeignKeyConstraint(["tenant_id", "user_id"], ["viewers.tenant_id", "viewers.user_id"]),
 )
@@ -123,6 +137,7 @@ viewer_videos = Table(
     Column("player_since_ms", BigInteger, nullable=True),
     Column("player_watch_ms", BigInteger, nullable=False, server_default="0"),
     Column("player_gain_ms", BigInteger, nullable=False, server_default="0"),
+    Column("attention", Text, nullable=False, server_default="[]"),  # of all its visits
     ForeignKeyConstraint(["tenant_id", "asset_id"], ["assets.tenant_id", "assets.asset_id"]),
     ForeignKeyConstraint(["tenant_id", "user_id"], ["viewers.tenant_id", "viewers.user_id"]),
 )

@@ -31,6 +31,8 @@ class Tenant:
     disabled_at_ms: int | None = None
     completion_threshold: int = DEFAULT_COMPLETION_THRESHOLD  # percent, for videos without one
     is_demo: bool = False  # loaded by ``vodwatch demo``: its numbers are made up
+    max_rate: float | None = None  # completion rules of videos without their own (SPEC §10)
+    visible_only: bool = False
 
     @property
     def is_disabled(self) -> bool:
@@ -197,6 +199,23 @@ def set_completion_threshold(conn: Connection, authkey: str, percent: int) -> bo
     return result.rowcount == 1
 
 
+def set_rules(conn: Connection, authkey: str, changes: dict[str, object]) -> bool:
+    """Set some of a tenant's default completion rules (``completion_threshold``,
+    ``max_rate``, ``visible_only``: checked by the caller); the others are kept. False when
+    the authkey is unknown."""
+    allowed = {"completion_threshold", "max_rate", "visible_only"}
+    if not changes.keys() <= allowed:
+        raise ValueError(f"not a rule: {sorted(changes.keys() - allowed)}")
+    if changes:
+        result = conn.execute(update(tenants).where(tenants.c.authkey == authkey).values(**changes))
+        if result.rowcount != 1:
+            return False
+    return (
+        conn.execute(select(tenants.c.tenant_id).where(tenants.c.authkey == authkey)).first()
+        is not None
+    )
+
+
 def find_other_key_id(conn: Connection, key_id: str | None) -> str | None:
     """The id of a key other than ``key_id`` (any key when None) that a stored tenant secret
     was encrypted with; None when there is no such secret (plaintext ones do not count)."""
@@ -223,4 +242,6 @@ def _tenant(box: SecretBox, mapping: RowMapping) -> Tenant:
         disabled_at_ms=mapping["disabled_at_ms"],
         completion_threshold=mapping["completion_threshold"],
         is_demo=mapping["is_demo"],
+        max_rate=mapping["max_rate"],
+        visible_only=bool(mapping["visible_only"]),
     )

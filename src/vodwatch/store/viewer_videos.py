@@ -9,7 +9,12 @@ from vodwatch.ingest.viewer_videos import PairKey, ViewerVideo
 from vodwatch.intervals import coverage_end, measure
 from vodwatch.store.database import UpdateByKey, insert_new
 from vodwatch.store.schema import viewer_videos, visits
-from vodwatch.store.visits import decode_intervals, encode_intervals
+from vodwatch.store.visits import (
+    decode_attention,
+    decode_intervals,
+    encode_attention,
+    encode_intervals,
+)
 
 _COLUMNS = viewer_videos.c
 _UPDATE = UpdateByKey(viewer_videos)
@@ -49,6 +54,7 @@ def lock_viewer_videos(conn: Connection, keys: Iterable[PairKey]) -> dict[PairKe
                 player_since_ms=row.player_since_ms,
                 player_watch_ms=row.player_watch_ms,
                 player_gain_ms=row.player_gain_ms,
+                attention=decode_attention(row.attention),
             )
             found[pair.key] = pair
     return found
@@ -105,4 +111,5 @@ def _row(pair: ViewerVideo) -> dict[str, object]:
         "player_since_ms": pair.player_since_ms,
         "player_watch_ms": pair.player_watch_ms,
         "player_gain_ms": pair.player_gain_ms,
+        "attention": encode_attention(pair.attention),
     }

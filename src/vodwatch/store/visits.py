@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 import orjson
 from sqlalchemy import ARRAY, Connection, any_, bindparam, select
 
+from vodwatch.attention import Attention
+from vodwatch.attention import decode as attention_from_json
 from vodwatch.ingest.visit import Visit
 from vodwatch.intervals import IntervalSet
 from vodwatch.store.database import UpdateByKey, insert_new
@@ -28,6 +30,9 @@ _STATE_COLUMNS = (
     visits.c.position_ms,
     visits.c.position_seq,
     visits.c.is_ended,
+    visits.c.attempt_id,
+    visits.c.attention,
+    visits.c.refused_ms,
 )
 
 
@@ -77,6 +82,9 @@ def lock_visits(conn: Connection, tenant_id: int, session_ids: Iterable[str]) ->
             position_ms=row.position_ms,
             position_seq=row.position_seq,
             is_ended=bool(row.is_ended),
+            attempt_id=row.attempt_id,
+            attention=decode_attention(row.attention),
+            refused_ms=row.refused_ms,
         )
     return found
 
@@ -108,6 +116,14 @@ def decode_intervals(text: str) -> IntervalSet:
     return [(start, end) for start, end in orjson.loads(text)]
 
 
+def encode_attention(attention: Attention) -> str:
+    return "[]" if not attention else orjson.dumps(attention).decode()
+
+
+def decode_attention(text: str) -> Attention:
+    return [] if text == "[]" else attention_from_json(orjson.loads(text))
+
+
 def _row(tenant_id: int, visit: Visit) -> dict[str, object]:
     return {
         "tenant_id": tenant_id,
@@ -124,4 +140,7 @@ def _row(tenant_id: int, visit: Visit) -> dict[str, object]:
         "position_ms": visit.position_ms,
         "position_seq": visit.position_seq,
         "is_ended": visit.is_ended,
+        "attempt_id": visit.attempt_id,
+        "attention": encode_attention(visit.attention),
+        "refused_ms": visit.refused_ms,
     }
