@@ -87,7 +87,7 @@ def apply(beacons: list[ModelBeacon]) -> tuple[IntervalSet, list]:
     return coverage, attention
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(beacon, max_size=12))
 def test_counted_coverage_matches_the_model(beacons: list[ModelBeacon]) -> None:
     coverage, attention = apply(beacons)
@@ -115,7 +115,7 @@ def test_counted_coverage_matches_the_model(beacons: list[ModelBeacon]) -> None:
             assert points(hidden) == left_out - fast
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(beacon, max_size=8), st.lists(beacon, max_size=8))
 def test_merging_two_visits_is_playing_both(
     first: list[ModelBeacon], second: list[ModelBeacon]

@@ -11,6 +11,7 @@ from bench.viewing import (
     insights_tenant,
     make_tenants,
 )
+from vodwatch.attention import Defaults
 from vodwatch.report.insights import RetentionQuery, VideosQuery, build_retention, build_videos
 from vodwatch.store.database import Database
 from vodwatch.store.insights import TimeRange
@@ -37,8 +38,10 @@ def test_it_loads_on_top_of_the_query_dataset(db: Database) -> None:
     star = asset_id(tenant.tenant_id, 0)
     with db.engine.connect() as conn:
         retention = build_retention(conn, tenant.tenant_id, RetentionQuery(star, 10, TimeRange()))
-        videos = build_videos(conn, tenant.tenant_id, 90, VideosQuery(TimeRange(), page_size=100))
-        other = build_videos(conn, base.largest_tenant, 90, VideosQuery(TimeRange()))
+        videos = build_videos(
+            conn, tenant.tenant_id, Defaults(90), VideosQuery(TimeRange(), page_size=100)
+        )
+        other = build_videos(conn, base.largest_tenant, Defaults(90), VideosQuery(TimeRange()))
     assert retention["totalViewers"] == 30
     assert retention["duration"] > 0  # the duration is in the catalog
     assert sum(row["visits"] for row in videos["data"]) == 200

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import add_tenant
 from tests.helpers import run, server_beacon
+from vodwatch.attention import Defaults
 from vodwatch.cli.serve import create_first_tenant
 from vodwatch.client import VodwatchClient
 from vodwatch.demo import (
@@ -219,7 +220,9 @@ def test_the_analytics_show_drop_off_skipped_intros_rewatching_and_completions(d
     tenant = loaded(db, plan_demo(LOADED_VIEWERS, SEED, END_MS))
     durations = {video.asset_id: video.duration_ms for video in VIDEOS}
     with db.read() as conn:
-        page = build_videos(conn, tenant.tenant_id, 90, VideosQuery(TimeRange(), page_size=100))
+        page = build_videos(
+            conn, tenant.tenant_id, Defaults(90), VideosQuery(TimeRange(), page_size=100)
+        )
         curves = {
             video.asset_id: build_retention(
                 conn, tenant.tenant_id, RetentionQuery(video.asset_id, 100, TimeRange())

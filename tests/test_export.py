@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tests.conftest import FakeClock
 from tests.helpers import new_session_id, report_rows, server_beacon
 from tests.test_insights import csv_rows, export
+from vodwatch.attention import Defaults
 from vodwatch.client import VodwatchClient
 from vodwatch.intervals import clamp, measure, normalize
 from vodwatch.report import export as export_module
@@ -111,7 +112,7 @@ def test_an_export_reads_one_snapshot(
     now = fill(client, clock)
     monkeypatch.setattr(export_module, "CHUNK_ROWS", 3)
     with db.read() as conn:
-        chunks = iter_chunks(conn, tenant.tenant_id, 90, ReportQuery())
+        chunks = iter_chunks(conn, tenant.tenant_id, Defaults(90), ReportQuery())
         first = next(chunks)
         # A newer visit, committed while the export reads: the export does not see it, and
         # no row moves into a later chunk twice.

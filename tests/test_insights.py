@@ -173,6 +173,10 @@ class Model:
                 "watchTimeMs": watch,
                 "visitTime": format_visit_time(watch),
                 "meanCoverage": f"{covered * 100 // (len(viewers) * duration) if duration else 0}%",
+                # Every beacon here plays at rate 1 in a visible page: all of it counts.
+                "meanCountedCoverage": (
+                    f"{covered * 100 // (len(viewers) * duration) if duration else 0}%"
+                ),
                 "completedViewers": completed,
                 "completionRate": f"{completed * 100 // len(viewers)}%",
                 "completionThreshold": self.threshold(asset),
@@ -305,11 +309,14 @@ def test_one_viewers_heatmap_and_visits(db, http, clock, world):
             "duration": duration or 0,
             "coveredMs": len(covered),
             "visitRadio": percent(covered, duration),
+            "countedMs": len(covered),  # rate 1, visible: all of it counts
+            "countedRadio": percent(covered, duration),
             "watchTimeMs": watch,
             "visitTime": format_visit_time(watch),
             "completed": model.completed(asset, covered),
             "completionThreshold": model.threshold(asset),
             "intervals": [list(run) for run in runs(covered)],
+            "countedIntervals": [list(run) for run in runs(covered)],
             "visits": [
                 {
                     "sessionId": v["session"],
@@ -318,7 +325,9 @@ def test_one_viewers_heatmap_and_visits(db, http, clock, world):
                     "visitTime": format_visit_time(v["played"]),
                     "coveredMs": len(model.clamp(asset, points(v))),
                     "visitRadio": percent(model.clamp(asset, points(v)), duration),
+                    "countedMs": len(model.clamp(asset, points(v))),
                     "intervals": [list(run) for run in runs(model.clamp(asset, points(v)))],
+                    "countedIntervals": [list(run) for run in runs(model.clamp(asset, points(v)))],
                 }
                 for v in mine
             ],

@@ -33,6 +33,7 @@ def test_openapi_describes_every_endpoint(http: TestClient):
         "/vod/webapi/statistics/vod/watch",
         "/vod/webapi/media/{assetId}",
         "/vod/webapi/beacon",
+        "/vod/webapi/progress",
         "/vod/webapi/statistics/vod/videos",
         "/vod/webapi/statistics/vod/retention",
         "/vod/webapi/statistics/vod/viewer",

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from tests.conftest import FakeClock, add_tenant, client_for
 from tests.helpers import new_session_id, server_beacon
 from tests.test_insights import SETTINGS, SORTS, Model, build, durations, thresholds, worlds
+from vodwatch.attention import Defaults
 from vodwatch.client import VodwatchClient
 from vodwatch.report.audience import build_video_summary
 from vodwatch.store.database import Database
@@ -64,7 +65,10 @@ def test_the_summary_follows_the_catalog_as_it_is_at_query_time(
         ).scalar_one()
     for asset, row in expected.items():
         with db.read() as conn:
-            assert build_video_summary(conn, tenant_id, tenant_threshold, asset, TimeRange()) == row
+            assert (
+                build_video_summary(conn, tenant_id, Defaults(tenant_threshold), asset, TimeRange())
+                == row
+            )
 
 
 def watch(client: VodwatchClient, user: str, asset: str, *segments: list[float]) -> None:
@@ -98,6 +102,7 @@ def test_a_duration_shortened_below_what_was_watched(db: Database, http, clock: 
         "watchTimeMs": 2,
         "visitTime": "00:00:00",
         "meanCoverage": "87%",  # (4000 + 3000) / (2 · 4000)
+        "meanCountedCoverage": "87%",
         "completedViewers": 1,
         "completionRate": "50%",
         "completionThreshold": 90,

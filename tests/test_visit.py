@@ -78,9 +78,15 @@ def test_server_beacons_in_any_order_any_number_of_times(delivery):
     assert visit.beacon_count == len(beacons)
     given_starts = [b.started_at_ms for b in beacons if b.started_at_ms is not None]
     assert visit.started_at_ms == min([T0, *given_starts])
-    positioned = [b for b in beacons if b.position_ms is not None]
+    # Where to resume: the highest-seq beacon's position, else the end of its last segment.
+    positioned = [b for b in beacons if b.position_ms is not None or b.segments]
+    latest = max(positioned, key=lambda b: b.seq) if positioned else None
     assert visit.position_ms == (
-        max(positioned, key=lambda b: b.seq).position_ms if positioned else None
+        None
+        if latest is None
+        else latest.position_ms
+        if latest.position_ms is not None
+        else latest.segments[-1][1]
     )
     assert visit.is_ended == any(b.is_ended for b in beacons)
     assert replay(list(reversed(stream)), is_trusted=True) == visit

@@ -51,6 +51,40 @@ class Rules:
         return self.max_rate is None or speed <= self.max_rate
 
 
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """A tenant's rules for videos without their own (``vodwatch tenant set-rules``)."""
+
+    threshold: int = 90
+    max_rate: float | None = None
+    visible_only: bool = False
+
+    @property
+    def is_plain(self) -> bool:
+        return self.max_rate is None and not self.visible_only
+
+
+def rules_for(
+    defaults: Defaults,
+    threshold: int | None = None,
+    required_ranges_s: Sequence[Sequence[float]] | None = None,
+    max_rate: float | None = None,
+    visible_only: bool | None = None,
+) -> Rules:
+    """A video's rules in force: its own overrides (None: not set), else the tenant's;
+    required ranges given in seconds, as written in the PUT."""
+    return Rules(
+        threshold=defaults.threshold if threshold is None else threshold,
+        required_ranges=tuple((_ms(start), _ms(end)) for start, end in required_ranges_s or ()),
+        max_rate=defaults.max_rate if max_rate is None else max_rate,
+        visible_only=defaults.visible_only if visible_only is None else visible_only,
+    )
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000 + 0.5)  # formats.seconds_to_ms, for seconds ≥ 0
+
+
 def beacon_speed(rate: float, union_ms: int, played_ms: int) -> float:
     """``s`` of a beacon whose segments' union is ``union_ms`` long, credited ``played_ms``."""
     speed = rate

@@ -20,6 +20,7 @@ from vodwatch.playback_token import mint_playback_token
 from vodwatch.signing import canonical_query, sign_request
 
 REPORT_PATH = "/vod/webapi/statistics/vod/watch"
+PROGRESS_PATH = "/vod/webapi/progress"
 BEACON_PATH = "/vod/webapi/beacon"
 MEDIA_PATH = "/vod/webapi/media/"
 VIDEOS_PATH = "/vod/webapi/statistics/vod/videos"
@@ -79,11 +80,10 @@ class VodwatchClient:
 
     # -- the endpoints -------------------------------------------------------------------
 
-    def put_media(
-        self, asset_id: str, title: str, duration: float, **extra: int | None
-    ) -> dict[str, Any]:
-        """Create or update a video; ``duration`` in seconds; ``completionThreshold=N``
-        (percent; None clears it) when given."""
+    def put_media(self, asset_id: str, title: str, duration: float, **extra: Any) -> dict[str, Any]:
+        """Create or update a video; ``duration`` in seconds; its completion rules when given
+        (``completionThreshold=N``, ``requiredRanges=[[s, e]]``, ``maxRate=2.0``,
+        ``visibleOnly=True``; None clears one back to the tenant's)."""
         body: dict[str, Any] = {"videoTitle": title, "duration": duration, **extra}
         return self.call("PUT", media_path(asset_id), body=body)
 
@@ -100,6 +100,14 @@ class VodwatchClient:
             self.base_url + BEACON_PATH,
             content=json.dumps(beacons).encode(),
             headers={"Content-Type": "text/plain;charset=UTF-8"},
+        )
+        return _decode(response)
+
+    def progress(self, token: str) -> dict[str, Any]:
+        """A learner's own progress (SPEC §10), as their page reads it: with the playback
+        token, unsigned."""
+        response = self._http.get(
+            self.base_url + PROGRESS_PATH, headers={"Authorization": f"Bearer {token}"}
         )
         return _decode(response)
 

@@ -13,6 +13,7 @@ from vodwatch.api.incoming import Services, parse_json, read_incoming
 from vodwatch.api.openapi import SIGNED_ERRORS, identifier_schema, responses, text_schema
 from vodwatch.api.responses import error_response, success
 from vodwatch.beacon.model import (
+    MAX_BEACON_RATE,
     MAX_BEACONS_PER_REQUEST,
     MAX_MEDIA_SECONDS,
     MAX_PLAYED_MS,
@@ -55,6 +56,22 @@ BEACON_SCHEMA: dict[str, Any] = {
         "userName": text_schema(description="server beacons only"),
         "assetId": identifier_schema(description="server beacons only"),
         "startedAt": {"type": "integer", "description": "server beacons only, unix seconds"},
+        "attemptId": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64,
+            "description": "server beacons only: the attempt (players: the token's 'att')",
+        },
+        "rate": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": MAX_BEACON_RATE,
+            "description": "playback rate while the segments played (default 1)",
+        },
+        "hidden": {
+            "type": "boolean",
+            "description": "the page was hidden while the segments played (default false)",
+        },
     },
     "additionalProperties": False,
 }

@@ -15,7 +15,7 @@ from vodwatch.beacon.model import MAX_MEDIA_SECONDS
 from vodwatch.errors import InvalidParameter, NotFound
 from vodwatch.formats import format_duration, seconds_to_ms
 from vodwatch.store.catalog import KEEP, Asset, Keep, SecondsRanges, get_asset, put_asset
-from vodwatch.store.signed_requests import find_claimed, record_claims
+from vodwatch.store.signed_requests import claim
 from vodwatch.store.tenants import Tenant
 from vodwatch.validation import (
     require_bool,
@@ -204,12 +204,11 @@ def save_media(services: Services, incoming: Incoming, asset_id: str) -> tuple[A
 
     def write(conn: Any) -> tuple[Asset, bool]:
         # Accepted once: the change and its record are stored together, or neither is.
-        if find_claimed(conn, [signature]):
+        if claim(conn, [signature]):
             raise services.auth.replayed(incoming, tenant)
         saved = put_asset(
             conn, tenant.tenant_id, asset_id, title, duration_ms, now_ms, threshold, rules
         )
-        record_claims(conn, [signature])
         return saved
 
     asset, is_new = services.db.run_write(write)
@@ -292,7 +291,7 @@ def render_asset(asset: Asset, tenant: Tenant) -> dict[str, Any]:
 
 def effective_rules_json(asset: Asset, tenant: Tenant) -> dict[str, Any]:
     """``effectiveRules``: required ranges in seconds as written in the PUT."""
-    rules = asset.effective_rules(tenant)
+    rules = asset.effective_rules(tenant.defaults)
     return {
         "threshold": rules.threshold,
         "requiredRanges": [list(r) for r in asset.required_ranges or ()],

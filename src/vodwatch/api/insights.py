@@ -280,7 +280,7 @@ async def _answer(
 def _videos(services: Services, incoming: Incoming) -> dict[str, Any]:
     tenant, query = signed_read(services, incoming, insights.parse_videos_query)
     with services.db.read() as conn:
-        return insights.build_videos(conn, tenant.tenant_id, tenant.completion_threshold, query)
+        return insights.build_videos(conn, tenant.tenant_id, tenant.defaults, query)
 
 
 def _retention(services: Services, incoming: Incoming) -> dict[str, Any]:
@@ -292,7 +292,7 @@ def _retention(services: Services, incoming: Incoming) -> dict[str, Any]:
 def _viewer(services: Services, incoming: Incoming) -> dict[str, Any]:
     tenant, query = signed_read(services, incoming, insights.parse_viewer_query)
     with services.db.read() as conn:
-        return insights.build_viewer(conn, tenant.tenant_id, tenant.completion_threshold, query)
+        return insights.build_viewer(conn, tenant.tenant_id, tenant.defaults, query)
 
 
 def _parse_export(
@@ -314,7 +314,5 @@ def _parse_export(
 def _export(services: Services, incoming: Incoming) -> tuple[export.ExportFormat, IO[bytes]]:
     tenant, (file_format, query) = signed_read(services, incoming, _parse_export)
     with services.db.read() as conn:
-        file = export.export_file(
-            conn, tenant.tenant_id, tenant.completion_threshold, query, file_format
-        )
+        file = export.export_file(conn, tenant.tenant_id, tenant.defaults, query, file_format)
     return file_format, file

@@ -97,9 +97,7 @@ async def videos_page(request: Request) -> Response:
         renamed = [("videoInfo" if name == "q" else name, value) for name, value in given]
         query = insights.parse_videos_query(renamed)
         with services.db.read() as conn:
-            videos = insights.build_videos(
-                conn, user.tenant.tenant_id, user.tenant.completion_threshold, query
-            )
+            videos = insights.build_videos(conn, user.tenant.tenant_id, user.tenant.defaults, query)
         kept = {name: value for name, value in given if name in ("q", "sort", "order")}
         return {
             "videos": videos,
@@ -152,7 +150,7 @@ async def video_page(request: Request, asset_id: str) -> Response:
             shown = audience.build_video_page(
                 conn,
                 tenant.tenant_id,
-                tenant.completion_threshold,
+                tenant.defaults,
                 video_id,
                 EVERYTHING,
                 buckets=query.buckets,
@@ -197,7 +195,7 @@ async def video_export(request: Request, asset_id: str) -> Response:
             file = export.export_file(
                 conn,
                 tenant.tenant_id,
-                tenant.completion_threshold,
+                tenant.defaults,
                 query,
                 file_format,
                 only_asset_id=video_id,
@@ -240,7 +238,7 @@ async def viewer_page(request: Request, user_id: str) -> Response:
         )
         with services.db.read() as conn:
             watched = audience.build_viewer_videos(
-                conn, tenant.tenant_id, tenant.completion_threshold, viewer_id, EVERYTHING, paging
+                conn, tenant.tenant_id, tenant.defaults, viewer_id, EVERYTHING, paging
             )
         return {
             "viewer": watched,

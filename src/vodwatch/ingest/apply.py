@@ -17,13 +17,9 @@ from vodwatch.ingest.batch import AppliedGroup, IngestRequest, IngestResult, Out
 from vodwatch.ingest.batch import apply_requests as apply_to_visits
 from vodwatch.ingest.viewer_videos import PairKey, ViewerVideo
 from vodwatch.ingest.visit import Visit
+from vodwatch.signing import Signature
 from vodwatch.store.catalog import AssetClaim, ViewerName, record_viewer_names, register_assets
-from vodwatch.store.signed_requests import (
-    PurgeSchedule,
-    find_claimed,
-    purge_claims,
-    record_claims,
-)
+from vodwatch.store.signed_requests import PurgeSchedule, claim, purge_claims, unclaim
 from vodwatch.store.viewer_videos import (
     lock_viewer_videos,
     recount_latest_start,
@@ -66,22 +62,31 @@ def store_requests(
     (``ReplayedRequest``); the signatures of the others that succeed are recorded in this
     transaction, with their beacons."""
     signatures = [r.signature for r in requests if r.signature is not None]
-    seen = find_claimed(conn, signatures) if signatures else set()
+    # Recorded first (one statement): a signature recorded before, or twice in this group,
+    # is a replay for every request but the first that carries it.
+    replays = claim(conn, signatures) if signatures else set()
     is_replayed: list[bool] = []  # per request: recorded before, or a copy of one before it
+    first_seen: set[Signature] = set()
     for request in requests:
-        is_replayed.append(request.signature is not None and request.signature in seen)
-        if request.signature is not None:
-            seen.add(request.signature)
+        signature = request.signature
+        is_replayed.append(
+            signature is not None and (signature in replays or signature in first_seen)
+        )
+        if signature is not None:
+            first_seen.add(signature)
     runnable = [r for r, replayed in zip(requests, is_replayed, strict=True) if not replayed]
     # Visits first, then pairs, each in key order: every writer locks in this order.
     stored_visits = _lock_visits(conn, runnable)
     applied = apply_to_visits(stored_visits, _lock_pairs(conn, runnable), runnable)
-    succeeded = [
-        request
-        for request, outcome in zip(runnable, applied.outcomes, strict=True)
-        if isinstance(outcome, IngestResult)
-    ]
-    record_claims(conn, [r.signature for r in succeeded if r.signature is not None])
+    succeeded = []
+    failed_signatures = []
+    for request, outcome in zip(runnable, applied.outcomes, strict=True):
+        if isinstance(outcome, IngestResult):
+            succeeded.append(request)
+        elif request.signature is not None:
+            failed_signatures.append(request.signature)
+    if failed_signatures:
+        unclaim(conn, failed_signatures)
     for tenant_id in (purges or PurgeSchedule()).due(s.tenant_id for s in signatures):
         purge_claims(conn, tenant_id, max(r.now_ms for r in requests))
     facts: list[Hashable] = []

@@ -46,7 +46,7 @@ class Visit:
     seqs: IntervalSet = field(default_factory=list)  # seen seq numbers n, as ranges [n, n+1)
     beacon_count: int = 0
     position_seq: int = 0  # seq of the beacon that gave position_ms
-    position_ms: int | None = None
+    position_ms: int | None = None  # its position, else the end of its last segment
     is_ended: bool = False
     attempt_id: str = ""  # of the lowest-seq beacon
     attention: Attention = field(default_factory=list)  # vodwatch.attention: what rules weigh
@@ -158,9 +158,14 @@ def apply_beacon(
     visit.last_seen_at_ms = max(visit.last_seen_at_ms, now_ms)
     pair.last_seen_at_ms = max(pair.last_seen_at_ms, visit.last_seen_at_ms)
     visit.is_ended = visit.is_ended or beacon.is_ended
-    if beacon.position_ms is not None and beacon.seq > visit.position_seq:
+    # Where to resume (SPEC §10): the highest-seq beacon's position, else where its last
+    # segment ended.
+    position_ms = beacon.position_ms
+    if position_ms is None and beacon.segments:
+        position_ms = beacon.segments[-1][1]
+    if position_ms is not None and beacon.seq > visit.position_seq:
         visit.position_seq = beacon.seq
-        visit.position_ms = beacon.position_ms
+        visit.position_ms = position_ms
     _check_size(visit, pair)
     return True
 

@@ -13,13 +13,13 @@ from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection
 
+from vodwatch.attention import Defaults, Rules
 from vodwatch.errors import NotFound
 from vodwatch.formats import format_visit_time
 from vodwatch.report.insights import (
     add_titles,
     collect_video_summaries,
-    effective_threshold,
-    is_completed,
+    is_done,
     render_pair,
     render_visit,
     tally_retention,
@@ -80,12 +80,10 @@ def find_video(conn: Connection, tenant_id: int, asset_id: str) -> VideoFacts:
 
 
 def build_video_summary(
-    conn: Connection, tenant_id: int, tenant_threshold: int, asset_id: str, time_range: TimeRange
+    conn: Connection, tenant_id: int, defaults: Defaults, asset_id: str, time_range: TimeRange
 ) -> dict[str, Any] | None:
     """The videos endpoint's row of this one video; None when it has no visit in range."""
-    summaries = collect_video_summaries(
-        conn, tenant_id, tenant_threshold, time_range, asset_id=asset_id
-    )
+    summaries = collect_video_summaries(conn, tenant_id, defaults, time_range, asset_id=asset_id)
     add_titles(conn, tenant_id, summaries)
     return summaries[0].render() if summaries else None
 
@@ -100,7 +98,7 @@ class ViewerRanking:
         self,
         conn: Connection,
         tenant_id: int,
-        tenant_threshold: int,
+        defaults: Defaults,
         video: VideoFacts,
         time_range: TimeRange,
         sort: ViewerSort,
@@ -108,7 +106,7 @@ class ViewerRanking:
     ) -> None:
         self._conn, self._tenant_id, self._time_range = conn, tenant_id, time_range
         self._video = video
-        self._threshold = effective_threshold(video, tenant_threshold)
+        self._rules = video.rules(defaults)
         self._names: Mapping[str, str] = {}
         if sort == "name":
             self._names = find_video_user_names(conn, tenant_id, video.asset_id)
@@ -135,17 +133,17 @@ class ViewerRanking:
         }
         names = self._names or find_user_names(conn, tenant_id, shown)
         rows = [
-            _viewer_row(pairs[user_id], names.get(user_id, ""), video, self._threshold)
+            _viewer_row(pairs[user_id], names.get(user_id, ""), video, self._rules)
             for user_id in shown
         ]
         return paging.answer(len(ranked), rows)
 
 
-def _viewer_row(pair: Pair, user_name: str, video: VideoFacts, threshold: int) -> dict[str, Any]:
+def _viewer_row(pair: Pair, user_name: str, video: VideoFacts, rules: Rules) -> dict[str, Any]:
     return {
         "userId": pair.user_id,
         "userName": user_name,
-        **render_pair(pair, video, threshold),
+        **render_pair(pair, video, rules),
         "visits": pair.visit_count,
         "lastVisit": pair.latest_started_at_ms // 1000,
     }
@@ -181,7 +179,7 @@ class VideoPage:
 def build_video_page(
     conn: Connection,
     tenant_id: int,
-    tenant_threshold: int,
+    defaults: Defaults,
     asset_id: str,
     time_range: TimeRange,
     *,
@@ -195,16 +193,16 @@ def build_video_page(
     visits once (the row is summed in SQL, as the videos endpoint does). ``NotFound`` when
     the tenant has no such video."""
     video = find_video(conn, tenant_id, asset_id)
-    ranking = ViewerRanking(conn, tenant_id, tenant_threshold, video, time_range, sort, order)
+    ranking = ViewerRanking(conn, tenant_id, defaults, video, time_range, sort, order)
     pairs = ranking.passing(iter_pairs(conn, tenant_id, asset_id, time_range))
     visits = iter_visit_coverages(conn, tenant_id, asset_id, time_range)
     # Retention reads the pairs, and the ranking sees them pass, before the page is cut.
     retention = tally_retention(video, buckets, (pair.coverage for pair in pairs), visits)
     return VideoPage(
         video=video,
-        threshold=effective_threshold(video, tenant_threshold),
+        threshold=video.rules(defaults).threshold,
         retention=retention,
-        summary=build_video_summary(conn, tenant_id, tenant_threshold, asset_id, time_range),
+        summary=build_video_summary(conn, tenant_id, defaults, asset_id, time_range),
         viewers=ranking.page(paging),
     )
 
@@ -212,7 +210,7 @@ def build_video_page(
 def build_viewer_videos(
     conn: Connection,
     tenant_id: int,
-    tenant_threshold: int,
+    defaults: Defaults,
     user_id: str,
     time_range: TimeRange,
     paging: Paging,
@@ -229,10 +227,10 @@ def build_viewer_videos(
     videos = find_videos(conn, tenant_id, [pair.asset_id for pair in pairs])
     completed = 0
     for pair in pairs:
-        video = videos.get(pair.asset_id)
-        duration = video.duration_ms if video else None
-        covered = united_ms(pair.coverage, duration)
-        completed += is_completed(covered, duration, effective_threshold(video, tenant_threshold))
+        video = videos.get(pair.asset_id) or VideoFacts(pair.asset_id, "", None, None)
+        completed += is_done(
+            pair.coverage, pair.attention, video.duration_ms, video.rules(defaults)
+        )
     rows = []
     shown = paging.window(pairs)  # formatted for the page shown only
     assets = [pair.asset_id for pair in shown]
@@ -245,9 +243,12 @@ def build_viewer_videos(
                 "assetId": pair.asset_id,
                 "videoTitle": video.title,
                 "duration": video.duration_ms or 0,
-                **render_pair(pair, video, effective_threshold(video, tenant_threshold)),
+                **render_pair(pair, video, video.rules(defaults)),
                 "lastVisit": pair.latest_started_at_ms // 1000,
-                "visits": [render_visit(visit, video.duration_ms or 0) for visit in found],
+                "visits": [
+                    render_visit(visit, video.duration_ms or 0, video.rules(defaults))
+                    for visit in found
+                ],
             }
         )
     answer = paging.answer(len(pairs), rows)

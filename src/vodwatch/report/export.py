@@ -17,11 +17,13 @@ from typing import IO, Literal
 import xlsxwriter
 from sqlalchemy import Connection
 
+from vodwatch.attention import Defaults, rules_for
 from vodwatch.errors import InvalidParameter
 from vodwatch.formats import format_visit_radio, format_visit_time
 from vodwatch.intervals import IntervalSet
-from vodwatch.report.insights import is_completed
+from vodwatch.report.insights import is_completed, is_done
 from vodwatch.report.params import ReportQuery
+from vodwatch.store.catalog import decode_ranges
 from vodwatch.store.reports import StreamRow, stream_viewer_videos, stream_visits
 
 ExportFormat = Literal["csv", "xlsx"]
@@ -58,7 +60,7 @@ ExportRow = tuple[str, str, str, str, str, str, int, int, int, bool]
 def iter_chunks(
     conn: Connection,
     tenant_id: int,
-    tenant_threshold: int,
+    defaults: Defaults,
     query: ReportQuery,
     only_asset_id: str | None = None,
 ) -> Generator[list[ExportRow], None, None]:
@@ -68,17 +70,44 @@ def iter_chunks(
     stream = stream_visits if query.group_by == "visit" else stream_viewer_videos
     for rows in stream(conn, tenant_id, query, CHUNK_ROWS):
         yield [
-            export_row(row, tenant_threshold)
+            export_row(row, defaults)
             for row in rows
             if only_asset_id is None or row.asset_id == only_asset_id
         ]
 
 
-def export_row(row: StreamRow, tenant_threshold: int) -> ExportRow:
+def export_row(row: StreamRow, defaults: Defaults) -> ExportRow:
     """One row: the seed endpoint's six fields as ``render_row`` formats them, then startTime
-    (unix s), watchTimeMs, coveredMs and whether the row's own percent reaches the threshold."""
-    user_id, user_name, asset_id, title, duration_ms, threshold, watch_ms, coverage, started = row
+    (unix s), watchTimeMs, coveredMs and whether the row is complete under the video's rules
+    (SPEC §10: its counted coverage reaches the threshold and every required range)."""
+    (
+        user_id,
+        user_name,
+        asset_id,
+        title,
+        duration_ms,
+        threshold,
+        watch_ms,
+        coverage,
+        started,
+        attention,
+        rule_columns,
+    ) = row
     covered = covered_within(coverage, duration_ms)
+    if rule_columns == (None, None, None) and defaults.is_plain and not attention:
+        completed = is_completed(
+            covered, duration_ms, defaults.threshold if threshold is None else threshold
+        )
+    else:
+        required, max_rate, visible_only = rule_columns
+        rules = rules_for(
+            defaults,
+            threshold,
+            decode_ranges(required),
+            max_rate,
+            None if visible_only is None else bool(visible_only),
+        )
+        completed = is_done(coverage, attention, duration_ms, rules)
     return (
         user_id,
         user_name,
@@ -89,7 +118,7 @@ def export_row(row: StreamRow, tenant_threshold: int) -> ExportRow:
         started // 1000,
         watch_ms,
         covered,
-        is_completed(covered, duration_ms, tenant_threshold if threshold is None else threshold),
+        completed,
     )
 
 
@@ -192,14 +221,14 @@ def write_xlsx(chunks: Iterable[list[ExportRow]], path: str) -> int:
 def export_file(
     conn: Connection,
     tenant_id: int,
-    tenant_threshold: int,
+    defaults: Defaults,
     query: ReportQuery,
     file_format: ExportFormat,
     only_asset_id: str | None = None,
 ) -> IO[bytes]:
     """The whole export (of ``only_asset_id``'s rows, when given) in an open temporary file,
     at its start; the file is already unlinked (it goes away when closed)."""
-    chunks = iter_chunks(conn, tenant_id, tenant_threshold, query, only_asset_id)
+    chunks = iter_chunks(conn, tenant_id, defaults, query, only_asset_id)
     directory = tempfile.mkdtemp(prefix="vodwatch-export-")
     path = os.path.join(directory, f"export.{file_format}")
     try:

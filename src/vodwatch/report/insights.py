@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection
 
+from vodwatch.attention import Attention, Defaults, Rules, counted, is_complete
 from vodwatch.errors import InvalidParameter, NotFound
 from vodwatch.formats import format_duration, format_visit_radio, format_visit_time
 from vodwatch.intervals import IntervalSet, clamp, measure
@@ -30,13 +31,13 @@ from vodwatch.report.params import (
 )
 from vodwatch.store.insights import (
     Pair,
-    PairPastEnd,
+    PairToCheck,
     TimeRange,
     VideoFacts,
     VideoTotals,
     VisitFacts,
     find_pairs,
-    find_pairs_past_end,
+    find_pairs_to_check,
     find_user_name,
     find_video_pairs,
     find_videos,
@@ -99,6 +100,27 @@ def effective_threshold(video: VideoFacts | None, tenant_threshold: int) -> int:
     if video is None or video.completion_threshold is None:
         return tenant_threshold
     return video.completion_threshold
+
+
+def counted_ms(
+    coverage: IntervalSet, attention: Attention, duration_ms: int | None, rules: Rules
+) -> int:
+    """``|C|``: the counted part of ``U`` (clamped to ``[0, D)``; 0 when ``D`` is unknown)."""
+    if not duration_ms:
+        return 0
+    return measure(counted(clamped(coverage, duration_ms), attention, rules))
+
+
+def is_done(
+    coverage: IntervalSet, attention: Attention, duration_ms: int | None, rules: Rules
+) -> bool:
+    """SPEC §10's completion: ``floor(100·|C|/D)`` ≥ the threshold and every required range in
+    ``C``; never when ``D`` is unknown."""
+    if not duration_ms:
+        return False
+    return is_complete(
+        counted(clamped(coverage, duration_ms), attention, rules), duration_ms, rules
+    )
 
 
 def bucket_bounds(duration_ms: int, buckets: int) -> list[int]:
@@ -262,13 +284,18 @@ def parse_viewer_query(
 @dataclass(slots=True)
 class VideoSummary:
     video: VideoFacts
-    threshold: int
+    rules: Rules
     viewers: int = 0
     visits: int = 0
     watch_ms: int = 0
     covered_ms: int = 0  # Σ|U_v|
+    counted_ms: int = 0  # Σ|C_v|
     completed: int = 0
     last_visit_ms: int = 0
+
+    @property
+    def threshold(self) -> int:
+        return self.rules.threshold
 
     @property
     def coverage_ratio(self) -> Fraction:
@@ -299,6 +326,7 @@ class VideoSummary:
     def render(self) -> dict[str, Any]:
         duration = self.video.duration_ms
         mean = self.covered_ms * 100 // (self.viewers * duration) if duration else 0
+        mean_counted = self.counted_ms * 100 // (self.viewers * duration) if duration else 0
         return {
             "assetId": self.video.asset_id,
             "videoTitle": self.video.title,
@@ -308,6 +336,7 @@ class VideoSummary:
             "watchTimeMs": self.watch_ms,
             "visitTime": format_visit_time(self.watch_ms),
             "meanCoverage": f"{mean}%",
+            "meanCountedCoverage": f"{mean_counted}%",
             "completedViewers": self.completed,
             "completionRate": f"{self.completed * 100 // self.viewers}%",
             "completionThreshold": self.threshold,
@@ -316,7 +345,7 @@ class VideoSummary:
 
 
 def summarize_videos(
-    pairs: Sequence[Pair], videos: Mapping[str, VideoFacts], tenant_threshold: int
+    pairs: Sequence[Pair], videos: Mapping[str, VideoFacts], defaults: Defaults
 ) -> list[VideoSummary]:
     """One summary per video with a pair, in no particular order."""
     summaries: dict[str, VideoSummary] = {}
@@ -324,26 +353,26 @@ def summarize_videos(
         summary = summaries.get(pair.asset_id)
         if summary is None:
             video = videos.get(pair.asset_id) or VideoFacts(pair.asset_id, "", None, None)
-            threshold = effective_threshold(video, tenant_threshold)
-            summaries[pair.asset_id] = summary = VideoSummary(video, threshold)
+            summaries[pair.asset_id] = summary = VideoSummary(video, video.rules(defaults))
         duration = summary.video.duration_ms
         covered = measure(clamped(pair.coverage, duration)) if duration else 0
         summary.viewers += 1
         summary.visits += pair.visit_count
         summary.watch_ms += pair.watch_ms
         summary.covered_ms += covered
-        summary.completed += is_completed(covered, duration, summary.threshold)
+        summary.counted_ms += counted_ms(pair.coverage, pair.attention, duration, summary.rules)
+        summary.completed += is_done(pair.coverage, pair.attention, duration, summary.rules)
         summary.last_visit_ms = max(summary.last_visit_ms, pair.latest_started_at_ms)
     return list(summaries.values())
 
 
 def build_videos(
-    conn: Connection, tenant_id: int, tenant_threshold: int, query: VideosQuery
+    conn: Connection, tenant_id: int, defaults: Defaults, query: VideosQuery
 ) -> dict[str, Any]:
     """The ``data`` of ``GET /vod/webapi/statistics/vod/videos``: a page of video summaries.
     Titles are read for the page only, unless the page is sorted by them."""
     summaries = collect_video_summaries(
-        conn, tenant_id, tenant_threshold, query.time_range, video_info=query.video_info
+        conn, tenant_id, defaults, query.time_range, video_info=query.video_info
     )
     if query.sort == "title":
         add_titles(conn, tenant_id, summaries)
@@ -360,7 +389,7 @@ def build_videos(
 def collect_video_summaries(
     conn: Connection,
     tenant_id: int,
-    tenant_threshold: int,
+    defaults: Defaults,
     time_range: TimeRange,
     *,
     video_info: str | None = None,
@@ -376,44 +405,50 @@ def collect_video_summaries(
     if not time_range.is_everything:
         pairs = find_pairs(conn, tenant_id, time_range, video_info=video_info, asset_id=asset_id)
         videos = find_videos(conn, tenant_id, {pair.asset_id for pair in pairs})
-        return summarize_videos(pairs, videos, tenant_threshold)
-    totals = sum_videos(conn, tenant_id, tenant_threshold, video_info=video_info, asset_id=asset_id)
-    past_end = [t.asset_id for t in totals if t.has_pairs_past_end and t.duration_ms]
-    return summarize_totals(
-        totals, find_pairs_past_end(conn, tenant_id, past_end), tenant_threshold
+        return summarize_videos(pairs, videos, defaults)
+    totals = sum_videos(
+        conn, tenant_id, defaults.threshold, video_info=video_info, asset_id=asset_id
     )
+    to_check = [t.video.asset_id for t in totals if t.needs_check and t.video.duration_ms]
+    return summarize_totals(totals, find_pairs_to_check(conn, tenant_id, to_check), defaults)
 
 
 def summarize_totals(
-    totals: Iterable[VideoTotals], past_end: Iterable[PairPastEnd], tenant_threshold: int
+    totals: Iterable[VideoTotals], to_check: Iterable[PairToCheck], defaults: Defaults
 ) -> list[VideoSummary]:
     """``summarize_videos`` from the per-video sums of ``sum_videos``, which take each pair's
-    coverage as stored, and the pairs among them whose coverage ends past the duration (or may),
-    whose stored figures are replaced here by those of ``U`` clamped."""
+    coverage as stored and count as completed only pairs every millisecond of which counts, and
+    the pairs among them it could not judge (coverage past the duration, attention, required
+    ranges), whose stored figures are replaced here by those of ``U`` clamped and ``C``."""
     summaries: dict[str, VideoSummary] = {}
     for total in totals:
-        video = VideoFacts(total.asset_id, "", total.duration_ms, total.completion_threshold)
-        is_known = bool(total.duration_ms)  # unknown: no coverage counts
-        summaries[total.asset_id] = VideoSummary(
-            video,
-            effective_threshold(video, tenant_threshold),
+        is_known = bool(total.video.duration_ms)  # unknown: no coverage counts
+        summaries[total.video.asset_id] = VideoSummary(
+            total.video,
+            total.video.rules(defaults),
             viewers=total.viewers,
             visits=total.visits,
             watch_ms=total.watch_ms,
             covered_ms=total.covered_ms if is_known else 0,
+            counted_ms=total.covered_ms if is_known else 0,
             completed=total.completed if is_known else 0,
             last_visit_ms=total.last_visit_ms,
         )
-    for pair in past_end:
+    for pair in to_check:
         summary = summaries[pair.asset_id]
         duration = summary.video.duration_ms
-        assert duration  # only videos of known duration have pairs past their end
+        assert duration  # only videos of known duration have pairs checked
         covered = measure(clamp(pair.coverage, 0, duration))
         summary.covered_ms += covered - pair.covered_ms
-        # Out with what sum_videos counted (the stored measure against the threshold, as it
-        # compares them), in with the pair's completion as SPEC §9 has it.
-        summary.completed += is_completed(covered, duration, summary.threshold)
-        summary.completed -= 100 * pair.covered_ms >= summary.threshold * duration
+        summary.counted_ms += (
+            counted_ms(pair.coverage, pair.attention, duration, summary.rules) - pair.covered_ms
+        )
+        # Out with what sum_videos counted (a pair without attention, its stored measure against
+        # the threshold, as it compares them), in with the pair's completion as SPEC §10 has it.
+        summary.completed += is_done(pair.coverage, pair.attention, duration, summary.rules)
+        summary.completed -= (
+            not pair.attention and 100 * pair.covered_ms >= summary.threshold * duration
+        )
     return list(summaries.values())
 
 
@@ -485,7 +520,7 @@ def tally_retention(
 
 
 def build_viewer(
-    conn: Connection, tenant_id: int, tenant_threshold: int, query: ViewerQuery
+    conn: Connection, tenant_id: int, defaults: Defaults, query: ViewerQuery
 ) -> dict[str, Any]:
     """The ``data`` of ``GET /vod/webapi/statistics/vod/viewer``."""
     visits = find_visits(conn, tenant_id, query.asset_id, query.time_range, user_id=query.user_id)
@@ -494,6 +529,7 @@ def build_viewer(
             f"userId {query.user_id!r} has no visit of assetId {query.asset_id!r} in range"
         )
     video = find_videos(conn, tenant_id, [query.asset_id])[query.asset_id]
+    rules = video.rules(defaults)
     pairs = find_video_pairs(conn, tenant_id, query.asset_id, [query.user_id], query.time_range)
     return {
         "userId": query.user_id,
@@ -501,31 +537,37 @@ def build_viewer(
         "assetId": query.asset_id,
         "videoTitle": video.title,
         "duration": video.duration_ms or 0,
-        **render_pair(pairs[0], video, effective_threshold(video, tenant_threshold)),
-        "visits": [render_visit(visit, video.duration_ms) for visit in visits],
+        **render_pair(pairs[0], video, rules),
+        "visits": [render_visit(visit, video.duration_ms, rules) for visit in visits],
     }
 
 
-def render_pair(pair: Pair, video: VideoFacts, threshold: int) -> dict[str, Any]:
-    """One viewer's figures on one video (``U``, percent, watch time, completion), as the
-    viewer endpoint shows them; the dashboard's tables show the same."""
+def render_pair(pair: Pair, video: VideoFacts, rules: Rules) -> dict[str, Any]:
+    """One viewer's figures on one video (``U`` and ``C``, percents, watch time, completion),
+    as the viewer endpoint shows them; the dashboard's tables show the same."""
     duration = video.duration_ms
     united = clamped(pair.coverage, duration)
     covered = measure(united)
+    counted_coverage = counted(united, pair.attention, rules)
+    counted_total = measure(counted_coverage)
     return {
         "coveredMs": covered,
         "visitRadio": format_visit_radio(covered, duration),
+        "countedMs": counted_total,
+        "countedRadio": format_visit_radio(counted_total, duration),
         "watchTimeMs": pair.watch_ms,
         "visitTime": format_visit_time(pair.watch_ms),
-        "completed": is_completed(covered, duration, threshold),
-        "completionThreshold": threshold,
+        "completed": bool(duration) and is_complete(counted_coverage, duration, rules),
+        "completionThreshold": rules.threshold,
         "intervals": [list(interval) for interval in united],
+        "countedIntervals": [list(interval) for interval in counted_coverage],
     }
 
 
-def render_visit(visit: VisitFacts, duration_ms: int | None) -> dict[str, Any]:
+def render_visit(visit: VisitFacts, duration_ms: int | None, rules: Rules) -> dict[str, Any]:
     coverage = clamped(visit.coverage, duration_ms)
     covered = measure(coverage)
+    counted_coverage = counted(coverage, visit.attention, rules)
     return {
         "sessionId": visit.session_id,
         "startTime": visit.started_at_ms // 1000,
@@ -533,5 +575,7 @@ def render_visit(visit: VisitFacts, duration_ms: int | None) -> dict[str, Any]:
         "visitTime": format_visit_time(visit.watch_ms),
         "coveredMs": covered,
         "visitRadio": format_visit_radio(covered, duration_ms),
+        "countedMs": measure(counted_coverage),
         "intervals": [list(interval) for interval in coverage],
+        "countedIntervals": [list(interval) for interval in counted_coverage],
     }

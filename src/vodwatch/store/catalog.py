@@ -4,12 +4,10 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
 
 from sqlalchemy import Connection, and_, case, func, or_, select
 
-from vodwatch.attention import Rules
-from vodwatch.formats import seconds_to_ms
+from vodwatch.attention import Defaults, Rules, rules_for
 from vodwatch.store.database import upsert
 from vodwatch.store.schema import assets, viewers
 
@@ -31,45 +29,14 @@ class Asset:
     def effective_threshold(self, tenant_threshold: int) -> int:
         return tenant_threshold if self.completion_threshold is None else self.completion_threshold
 
-    def effective_rules(self, tenant: "TenantRules") -> Rules:
-        return rules_of(
-            tenant,
+    def effective_rules(self, defaults: Defaults) -> Rules:
+        return rules_for(
+            defaults,
             self.completion_threshold,
             self.required_ranges,
             self.max_rate,
             self.visible_only,
         )
-
-
-class TenantRules(Protocol):
-    """A tenant's default rules (``store.tenants.Tenant`` has them)."""
-
-    @property
-    def completion_threshold(self) -> int: ...
-
-    @property
-    def max_rate(self) -> float | None: ...
-
-    @property
-    def visible_only(self) -> bool: ...
-
-
-def rules_of(
-    tenant: TenantRules,
-    threshold: int | None,
-    required_ranges: SecondsRanges | None,
-    max_rate: float | None,
-    visible_only: bool | None,
-) -> Rules:
-    """A video's rules in force: its own overrides, else its tenant's defaults."""
-    return Rules(
-        threshold=tenant.completion_threshold if threshold is None else threshold,
-        required_ranges=tuple(
-            (seconds_to_ms(start), seconds_to_ms(end)) for start, end in required_ranges or ()
-        ),
-        max_rate=tenant.max_rate if max_rate is None else max_rate,
-        visible_only=tenant.visible_only if visible_only is None else visible_only,
-    )
 
 
 def encode_ranges(ranges: SecondsRanges | None) -> str | None:

@@ -10,14 +10,17 @@ that reach past their video's duration (``find_pairs_past_end``).
 """
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Connection, and_, case, cast, func, or_, select
 
-from vodwatch.intervals import IntervalSet, normalize, union
+from vodwatch.attention import Attention, Defaults, Rules, merge, rules_for
+from vodwatch.intervals import IntervalSet, union
+from vodwatch.store.catalog import SecondsRanges, decode_ranges
 from vodwatch.store.reports import asset_condition
 from vodwatch.store.schema import assets, viewer_videos, viewers, visits
-from vodwatch.store.visits import decode_intervals
+from vodwatch.store.visits import decode_attention, decode_intervals
 
 IDS_PER_QUERY = 500
 COVERAGES_PER_FETCH = 1_000  # rows fetched at a time: a third of the cost of one by one
@@ -54,6 +57,7 @@ class Pair:
     visit_count: int
     latest_started_at_ms: int
     coverage: IntervalSet  # the union of the visits' coverage, not clamped
+    attention: Attention = field(default_factory=list)  # of those visits (vodwatch.attention)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,19 @@ class VideoFacts:
     title: str
     duration_ms: int | None
     completion_threshold: int | None  # the video's own; None: the tenant's
+    # The video's other rules (SPEC §10); None: the tenant's (required ranges: none).
+    required_ranges: SecondsRanges | None = None
+    max_rate: float | None = None
+    visible_only: bool | None = None
+
+    def rules(self, defaults: Defaults) -> Rules:
+        return rules_for(
+            defaults,
+            self.completion_threshold,
+            self.required_ranges,
+            self.max_rate,
+            self.visible_only,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +88,7 @@ class VisitFacts:
     started_at_ms: int
     watch_ms: int
     coverage: IntervalSet  # not clamped
+    attention: Attention = field(default_factory=list)
 
 
 def find_pairs(
@@ -101,11 +119,20 @@ def find_pairs(
                 table.visit_count,
                 table.latest_started_at_ms,
                 table.coverage,
+                table.attention,
             ).where(*conditions)
         )
         return [
-            Pair(user, asset, watch, count, latest, decode_intervals(coverage))
-            for user, asset, watch, count, latest, coverage in rows
+            Pair(
+                user,
+                asset,
+                watch,
+                count,
+                latest,
+                decode_intervals(coverage),
+                decode_attention(attention),
+            )
+            for user, asset, watch, count, latest, coverage, attention in rows
         ]
     conditions = [visits.c.tenant_id == tenant_id, *time_range.conditions()]
     if asset_id is not None:
@@ -115,23 +142,28 @@ def find_pairs(
     if video_info is not None:
         conditions.append(asset_condition(conn, tenant_id, video_info, visits.c.asset_id))
     pairs: dict[tuple[str, str], Pair] = {}
-    for user, asset, watch, started, coverage in conn.execute(
+    for user, asset, watch, started, coverage, attention in conn.execute(
         select(
             visits.c.user_id,
             visits.c.asset_id,
             visits.c.watch_ms,
             visits.c.started_at_ms,
             visits.c.coverage,
+            visits.c.attention,
         ).where(*conditions)
     ):
         pair = pairs.get((user, asset))
+        visit_coverage, visit_attention = decode_intervals(coverage), decode_attention(attention)
         if pair is None:
-            pairs[user, asset] = Pair(user, asset, watch, 1, started, decode_intervals(coverage))
+            pairs[user, asset] = Pair(
+                user, asset, watch, 1, started, visit_coverage, visit_attention
+            )
             continue
         pair.watch_ms += watch
         pair.visit_count += 1
         pair.latest_started_at_ms = max(pair.latest_started_at_ms, started)
-        pair.coverage = union(pair.coverage, decode_intervals(coverage))
+        pair.attention = merge(pair.coverage, pair.attention, visit_coverage, visit_attention)
+        pair.coverage = union(pair.coverage, visit_coverage)
     return list(pairs.values())
 
 
@@ -162,13 +194,16 @@ def find_visits(
             visits.c.started_at_ms,
             visits.c.watch_ms,
             visits.c.coverage,
+            visits.c.attention,
         )
         .where(*conditions)
         .order_by(newest_first.desc(), visits.c.session_id.desc())
     )
     return [
-        VisitFacts(session, user, started, watch, decode_intervals(coverage))
-        for session, user, started, watch, coverage in rows
+        VisitFacts(
+            session, user, started, watch, decode_intervals(coverage), decode_attention(attention)
+        )
+        for session, user, started, watch, coverage, attention in rows
     ]
 
 
@@ -193,6 +228,7 @@ def find_viewer_visits(
                 visits.c.started_at_ms,
                 visits.c.watch_ms,
                 visits.c.coverage,
+                visits.c.attention,
             )
             .where(
                 visits.c.tenant_id == tenant_id,
@@ -202,8 +238,15 @@ def find_viewer_visits(
             )
             .order_by(newest_first.desc(), visits.c.session_id.desc())
         )
-        for asset_id, session, started, watch, coverage in rows:
-            visit = VisitFacts(session, user_id, started, watch, decode_intervals(coverage))
+        for asset_id, session, started, watch, coverage, attention in rows:
+            visit = VisitFacts(
+                session,
+                user_id,
+                started,
+                watch,
+                decode_intervals(coverage),
+                decode_attention(attention),
+            )
             found.setdefault(asset_id, []).append(visit)
     return found
 
@@ -235,6 +278,7 @@ def find_video_pairs(
                 table.visit_count,
                 table.latest_started_at_ms,
                 table.coverage,
+                table.attention,
             ).where(
                 table.tenant_id == tenant_id,
                 table.user_id.in_(chunk),
@@ -242,8 +286,16 @@ def find_video_pairs(
             )
         )
         pairs += [
-            Pair(user, asset_id, watch, count, latest, decode_intervals(coverage))
-            for user, watch, count, latest, coverage in rows
+            Pair(
+                user,
+                asset_id,
+                watch,
+                count,
+                latest,
+                decode_intervals(coverage),
+                decode_attention(attention),
+            )
+            for user, watch, count, latest, coverage, attention in rows
         ]
     return pairs
 
@@ -260,13 +312,19 @@ def _off_index(column: ColumnElement[str]) -> ColumnElement[str]:
 
 def _pair_of(user_id: str, asset_id: str, found: Sequence[VisitFacts]) -> Pair:
     """The pair of one viewer's visits of one video, summed as ``find_pairs`` sums them."""
+    coverage: IntervalSet = []
+    attention: Attention = []
+    for visit in found:
+        attention = merge(coverage, attention, visit.coverage, visit.attention)
+        coverage = union(coverage, visit.coverage)
     return Pair(
         user_id,
         asset_id,
         sum(visit.watch_ms for visit in found),
         len(found),
         max(visit.started_at_ms for visit in found),
-        normalize(interval for visit in found for interval in visit.coverage),
+        coverage,
+        attention,
     )
 
 
@@ -289,11 +347,20 @@ def iter_pairs(
             table.visit_count,
             table.latest_started_at_ms,
             table.coverage,
+            table.attention,
         ).where(table.tenant_id == tenant_id, table.asset_id == asset_id)
     )
     for chunk in rows.partitions(COVERAGES_PER_FETCH):
-        for user_id, watch, count, latest, coverage in chunk:
-            yield Pair(user_id, asset_id, watch, count, latest, decode_intervals(coverage))
+        for user_id, watch, count, latest, coverage, attention in chunk:
+            yield Pair(
+                user_id,
+                asset_id,
+                watch,
+                count,
+                latest,
+                decode_intervals(coverage),
+                decode_attention(attention),
+            )
 
 
 def iter_pair_coverages(
@@ -346,11 +413,26 @@ def find_videos(
                 assets.c.title,
                 assets.c.duration_ms,
                 assets.c.completion_threshold,
+                assets.c.required_ranges,
+                assets.c.max_rate,
+                assets.c.visible_only,
             ).where(assets.c.tenant_id == tenant_id, assets.c.asset_id.in_(chunk))
         )
         for row in rows:
-            found[row.asset_id] = VideoFacts(*row)
+            found[row.asset_id] = _video_facts(row)
     return found
+
+
+def _video_facts(row: Any) -> VideoFacts:
+    return VideoFacts(
+        row.asset_id,
+        row.title,
+        row.duration_ms,
+        row.completion_threshold,
+        decode_ranges(row.required_ranges),
+        row.max_rate,
+        None if row.visible_only is None else bool(row.visible_only),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,23 +441,28 @@ class VideoTotals:
     and ``completed`` are right for the pairs whose coverage ends at or before ``D``; the others
     (``find_pairs_past_end``) are for the caller to clamp and put right."""
 
-    asset_id: str
-    duration_ms: int | None
-    completion_threshold: int | None  # the video's own; None: the tenant's
+    video: VideoFacts  # no title
     viewers: int
     visits: int
     watch_ms: int
     last_visit_ms: int
     covered_ms: int  # Σ covered_ms (not clamped)
-    completed: int  # pairs with 100·covered_ms ≥ threshold·D (none when D is unknown)
-    has_pairs_past_end: bool  # a pair's coverage ends past D, or an end is not known
+    # Pairs with no attention (every millisecond counts under any rule) and
+    # 100·covered_ms ≥ threshold·D (none when D is unknown).
+    completed: int
+    # A pair's coverage ends past D, or an end is not known; or a pair has attention (rules may
+    # leave some of it out); or the video has required ranges: ``find_pairs_to_check``.
+    needs_check: bool
 
 
 @dataclass(frozen=True, slots=True)
-class PairPastEnd:
+class PairToCheck:
+    """A pair whose stored sums ``sum_videos`` took as they are, to be put right."""
+
     asset_id: str
     covered_ms: int  # as stored: the measure of coverage, not clamped
     coverage: IntervalSet  # not clamped
+    attention: Attention
 
 
 def sum_videos(
@@ -399,24 +486,35 @@ def sum_videos(
     pair, video = viewer_videos.c, assets.c
     threshold = func.coalesce(video.completion_threshold, tenant_threshold)
     ends = pair.coverage_end_ms
-    is_past_end = or_(func.max(ends) > video.duration_ms, func.count(ends) < func.count())
+    needs_check = or_(
+        func.max(ends) > video.duration_ms,
+        func.count(ends) < func.count(),
+        func.max(case((pair.attention != "[]", 1), else_=0)) == 1,
+        video.required_ranges.is_not(None),
+    )
     conditions = [video.tenant_id == tenant_id]
     if asset_id is not None:
         conditions.append(video.asset_id == asset_id)
     if video_info is not None:
         conditions.append(asset_condition(conn, tenant_id, video_info, video.asset_id))
+    is_plainly_complete = and_(
+        pair.attention == "[]", 100 * pair.covered_ms >= threshold * video.duration_ms
+    )
     rows = conn.execute(
         select(
             video.asset_id,
             video.duration_ms,
             video.completion_threshold,
+            video.required_ranges,
+            video.max_rate,
+            video.visible_only,
             func.count(),
             _sum(pair.visit_count),
             _sum(pair.watch_ms),
             func.max(pair.latest_started_at_ms),
             _sum(pair.covered_ms),
-            func.count(case((100 * pair.covered_ms >= threshold * video.duration_ms, 1))),
-            case((is_past_end, True), else_=False),
+            func.count(case((is_plainly_complete, 1))),
+            case((needs_check, True), else_=False),
         )
         .select_from(
             assets.join(
@@ -428,22 +526,40 @@ def sum_videos(
         .group_by(video.tenant_id, video.asset_id)
     )
     return [
-        VideoTotals(asset, duration, own, viewers, visits, watch, last, covered, done, bool(past))
-        for asset, duration, own, viewers, visits, watch, last, covered, done, past in rows
+        VideoTotals(
+            VideoFacts(
+                row.asset_id,
+                "",
+                row.duration_ms,
+                row.completion_threshold,
+                decode_ranges(row.required_ranges),
+                row.max_rate,
+                None if row.visible_only is None else bool(row.visible_only),
+            ),
+            viewers=row[6],
+            visits=row[7],
+            watch_ms=row[8],
+            last_visit_ms=row[9],
+            covered_ms=row[10],
+            completed=row[11],
+            needs_check=bool(row[12]),
+        )
+        for row in rows
     ]
 
 
-def find_pairs_past_end(
+def find_pairs_to_check(
     conn: Connection, tenant_id: int, asset_ids: Iterable[str]
-) -> list[PairPastEnd]:
-    """The pairs of those videos whose coverage ends past the video's known duration, or whose
-    end is not known. Asked only for the videos ``sum_videos`` flagged: it walks their index
+) -> list[PairToCheck]:
+    """The pairs of those videos whose coverage ends past the video's known duration (or whose
+    end is not known), that have attention, or of a video with required ranges: those
+    ``sum_videos`` could not judge. Asked only for the videos it flagged: it walks their index
     ranges (``ix_viewer_videos_asset``) and reads the rows that match."""
     pair, video = viewer_videos.c, assets.c
-    found: list[PairPastEnd] = []
+    found: list[PairToCheck] = []
     for chunk in _chunks(sorted(set(asset_ids)), IDS_PER_QUERY):
         rows = conn.execute(
-            select(pair.asset_id, pair.covered_ms, pair.coverage)
+            select(pair.asset_id, pair.covered_ms, pair.coverage, pair.attention)
             .select_from(
                 assets.join(
                     viewer_videos,
@@ -453,6 +569,8 @@ def find_pairs_past_end(
                         or_(
                             pair.coverage_end_ms > video.duration_ms,
                             pair.coverage_end_ms.is_(None),
+                            pair.attention != "[]",
+                            video.required_ranges.is_not(None),
                         ),
                     ),
                 )
@@ -460,8 +578,8 @@ def find_pairs_past_end(
             .where(video.tenant_id == tenant_id, video.asset_id.in_(chunk), video.duration_ms > 0)
         )
         found += [
-            PairPastEnd(asset_id, covered, decode_intervals(coverage))
-            for asset_id, covered, coverage in rows
+            PairToCheck(asset_id, covered, decode_intervals(coverage), decode_attention(attention))
+            for asset_id, covered, coverage, attention in rows
         ]
     return found
 

@@ -27,11 +27,12 @@ from sqlalchemy import (
     tuple_,
 )
 
+from vodwatch.attention import Attention, merge
 from vodwatch.intervals import IntervalSet, normalize, union
 from vodwatch.report.params import ReportQuery
 from vodwatch.store.catalog import fold_title
 from vodwatch.store.schema import assets, viewer_videos, viewers, visits
-from vodwatch.store.visits import decode_intervals
+from vodwatch.store.visits import decode_attention, decode_intervals
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +279,10 @@ class StreamRow(NamedTuple):
     watch_ms: int
     coverage: IntervalSet  # not clamped to the duration yet
     started_at_ms: int  # of the visit, or of the pair's latest visit
+    attention: Attention  # of that coverage (vodwatch.attention)
+    # The video's own other rules (SPEC §10), as stored: required ranges JSON, maxRate,
+    # visibleOnly (each None: the tenant's).
+    rule_columns: tuple[str | None, float | None, bool | None]
 
 
 def stream_visits(
@@ -286,13 +291,14 @@ def stream_visits(
     """Every visit matching ``query`` (paging aside) in ``page_visits``' order, in lists of up
     to ``chunk_rows``: one statement read as it goes (a server-side cursor on PostgreSQL), so
     no count and no OFFSET, and every row from the snapshot of the caller's read."""
-    statement = _with_names(
+    statement = _with_rules(
         select(
             visits.c.user_id,
             visits.c.asset_id,
             visits.c.watch_ms,
             visits.c.coverage,
             visits.c.started_at_ms,
+            visits.c.attention,
         ),
         visits,
         tenant_id,
@@ -311,13 +317,14 @@ def stream_viewer_videos(
         return
     pairs_table = viewer_videos.c
     conditions = _rollup_filters(conn, tenant_id, query)
-    statement = _with_names(
+    statement = _with_rules(
         select(
             pairs_table.user_id,
             pairs_table.asset_id,
             pairs_table.watch_ms,
             pairs_table.coverage,
             pairs_table.latest_started_at_ms,
+            pairs_table.attention,
         ),
         viewer_videos,
         tenant_id,
@@ -333,8 +340,8 @@ def stream_viewer_videos(
 def _stream_decoded(
     conn: Connection, statement: Select[Any], chunk_rows: int
 ) -> Iterator[list[StreamRow]]:
-    """``statement``'s rows, (user_id, asset_id, watch_ms, coverage, started_at_ms) and then
-    the columns of ``_with_names``, as stream rows with their coverage decoded."""
+    """``statement``'s rows, (user_id, asset_id, watch_ms, coverage, started_at_ms, attention)
+    and then the columns of ``_with_rules``, as stream rows with their coverage decoded."""
     for rows in _stream(conn, statement, chunk_rows):
         yield [
             StreamRow(
@@ -347,6 +354,8 @@ def _stream_decoded(
                 watch_ms,
                 decode_intervals(coverage),
                 started_at_ms,
+                decode_attention(attention),
+                (required_ranges, max_rate, visible_only),
             )
             for (
                 user_id,
@@ -354,10 +363,14 @@ def _stream_decoded(
                 watch_ms,
                 coverage,
                 started_at_ms,
+                attention,
                 title,
                 duration_ms,
                 threshold,
                 user_name,
+                required_ranges,
+                max_rate,
+                visible_only,
             ) in rows
         ]
 
@@ -376,16 +389,31 @@ def _stream_grouped_visits(
             func.sum(visits.c.watch_ms).over(partition_by=pair).label("watch_ms"),
             func.max(visits.c.started_at_ms).over(partition_by=pair).label("started_at_ms"),
             visits.c.coverage,
+            visits.c.attention,
         )
         .where(*_filters(conn, tenant_id, query))
         .subquery()
     )
-    latest_first = _with_names(select(in_range), in_range, tenant_id).order_by(
+    latest_first = _with_rules(select(in_range), in_range, tenant_id).order_by(
         in_range.c.started_at_ms.desc(), in_range.c.user_id.desc(), in_range.c.asset_id.desc()
     )
     chunk: list[StreamRow] = []
     current: StreamRow | None = None
     pieces: IntervalSet = []  # the coverage of the current pair's visits read so far
+    weighed: list[tuple[IntervalSet, Attention]] = []  # those of them with attention
+
+    def finished(row: StreamRow) -> StreamRow:
+        if not weighed:  # (the usual pair: nothing but plain viewing)
+            return row._replace(coverage=normalize(pieces))
+        coverage: IntervalSet = []
+        attention: Attention = []
+        for visit_coverage, visit_attention in weighed:  # the visits with attention first,
+            attention = merge(coverage, attention, visit_coverage, visit_attention)
+            coverage = union(coverage, visit_coverage)
+        plain = normalize(pieces)  # then the others: all plain
+        attention = merge(coverage, attention, plain, [])
+        return row._replace(coverage=union(coverage, plain), attention=attention)
+
     for rows in _stream(conn, latest_first, chunk_rows):
         for (
             user_id,
@@ -393,14 +421,18 @@ def _stream_grouped_visits(
             watch_ms,
             started_at_ms,
             coverage,
+            attention,
             title,
             duration_ms,
             threshold,
             user_name,
+            required_ranges,
+            max_rate,
+            visible_only,
         ) in rows:
             if current is None or (user_id, asset_id) != (current.user_id, current.asset_id):
                 if current is not None:
-                    chunk.append(current._replace(coverage=normalize(pieces)))
+                    chunk.append(finished(current))
                     if len(chunk) == chunk_rows:
                         yield chunk
                         chunk = []
@@ -414,11 +446,17 @@ def _stream_grouped_visits(
                     int(watch_ms),
                     [],
                     started_at_ms,
+                    [],
+                    (required_ranges, max_rate, visible_only),
                 )
                 pieces = []
-            pieces.extend(decode_intervals(coverage))
+                weighed = []
+            if attention == "[]":
+                pieces.extend(decode_intervals(coverage))
+            else:
+                weighed.append((decode_intervals(coverage), decode_attention(attention)))
     if current is not None:
-        chunk.append(current._replace(coverage=normalize(pieces)))
+        chunk.append(finished(current))
     if chunk:
         yield chunk
 
@@ -457,6 +495,15 @@ def _report_row(
         session_id=session_id,
         visit_count=visit_count,
         completion_threshold=row.completion_threshold,
+    )
+
+
+def _with_rules(
+    statement: Select[tuple[object, ...]], page: FromClause, tenant_id: int
+) -> Select[tuple[object, ...]]:
+    """``_with_names``, then each video's own rules besides its threshold (SPEC §10)."""
+    return _with_names(statement, page, tenant_id).add_columns(
+        assets.c.required_ranges, assets.c.max_rate, assets.c.visible_only
     )
 
 

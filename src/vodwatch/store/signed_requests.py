@@ -7,10 +7,10 @@ again. Its ``Tk-token`` (the signature, which covers the authkey, ``Timestamp``,
 query and body) is recorded in ``signed_requests`` until the window has passed, in the
 database every process and server shares:
 
-- a request that writes records it **in its own transaction** (``find_claimed`` before,
-  ``record_claims`` after): a beacon batch or a catalog change is stored together with its
-  record, or neither is; a copy arriving at once in another process finds it, or loses the
-  race on the key and is tried again (``ConcurrentInsert``), then finds it;
+- a request that writes records it **in its own transaction** (``claim``, before its work): a
+  beacon batch or a catalog change is stored together with its record, or neither is; a copy
+  arriving at once in another process waits on the key until the first commits, and then
+  finds it taken (the insert skips it) — one statement, one round trip, whoever wins;
 - a request that only reads records it with ``ReplayGuard.claim``, in a small transaction of
   its own: on PostgreSQL in the same table, written without waiting for the WAL flush
   (``synchronous_commit = off``: a record lost to a power cut lets one request of that last
@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, delete, select
+from sqlalchemy import Connection, Engine, create_engine, delete
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
@@ -44,26 +44,43 @@ from vodwatch.store.schema import metadata, signed_requests
 PURGE_EVERY_SECONDS = 60.0
 
 
-def find_claimed(conn: Connection, signatures: Iterable[Signature]) -> set[Signature]:
-    """Those of ``signatures`` recorded before."""
-    wanted: dict[int, set[str]] = {}
+def claim(conn: Connection, signatures: Iterable[Signature]) -> set[Signature]:
+    """Record ``signatures`` in this transaction; those that were recorded before (or by a
+    transaction that committed meanwhile) are left as they are and returned: replays. A
+    signature given twice is recorded once, and returned once (its copy is the replay)."""
+    wanted = sorted(set(signatures), key=lambda s: (s.tenant_id, s.token))
+    if not wanted:
+        return set()
+    inserted = conn.execute(
+        upsert(conn, signed_requests)
+        .on_conflict_do_nothing()
+        .returning(signed_requests.c.tenant_id, signed_requests.c.token),
+        [
+            {"tenant_id": s.tenant_id, "token": s.token, "expires_at_ms": s.expires_at_ms}
+            for s in wanted
+        ],
+    ).all()
+    new = {(tenant_id, token) for tenant_id, token in inserted}
+    return {s for s in wanted if (s.tenant_id, s.token) not in new}
+
+
+def unclaim(conn: Connection, signatures: Iterable[Signature]) -> None:
+    """Forget signatures ``claim`` recorded in this transaction for requests that failed after
+    all: a request refused is not accepted, and may be sent again."""
+    by_tenant: dict[int, list[str]] = {}
     for signature in signatures:
-        wanted.setdefault(signature.tenant_id, set()).add(signature.token)
-    found: set[tuple[int, str]] = set()
-    for tenant_id, tokens in wanted.items():
-        rows = conn.execute(
-            select(signed_requests.c.token).where(
-                signed_requests.c.tenant_id == tenant_id,
-                signed_requests.c.token.in_(sorted(tokens)),
+        by_tenant.setdefault(signature.tenant_id, []).append(signature.token)
+    for tenant_id, tokens in sorted(by_tenant.items()):
+        conn.execute(
+            delete(signed_requests).where(
+                signed_requests.c.tenant_id == tenant_id, signed_requests.c.token.in_(tokens)
             )
         )
-        found.update((tenant_id, token) for (token,) in rows)
-    return {s for s in signatures if (s.tenant_id, s.token) in found}
 
 
 def record_claims(conn: Connection, signatures: Iterable[Signature]) -> None:
-    """Record ``signatures`` (found new by ``find_claimed`` in this transaction);
-    ``ConcurrentInsert`` when another transaction recorded one of them meanwhile."""
+    """Record ``signatures``, new ones; ``ConcurrentInsert`` when one of them was recorded
+    before or meanwhile."""
     rows = [
         {"tenant_id": s.tenant_id, "token": s.token, "expires_at_ms": s.expires_at_ms}
         for s in sorted(set(signatures), key=lambda s: (s.tenant_id, s.token))

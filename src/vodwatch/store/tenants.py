@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, RowMapping, delete, func, insert, inspect, select, text, update
 
+from vodwatch.attention import Defaults
 from vodwatch.keyring import FORMAT, SecretBox, stored_key_id
 from vodwatch.store.schema import metadata, tenants
 
@@ -33,6 +34,11 @@ class Tenant:
     is_demo: bool = False  # loaded by ``vodwatch demo``: its numbers are made up
     max_rate: float | None = None  # completion rules of videos without their own (SPEC §10)
     visible_only: bool = False
+
+    @property
+    def defaults(self) -> Defaults:
+        """The completion rules of videos without their own."""
+        return Defaults(self.completion_threshold, self.max_rate, self.visible_only)
 
     @property
     def is_disabled(self) -> bool:
