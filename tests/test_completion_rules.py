@@ -326,3 +326,71 @@ def test_counted_coverage_through_the_service_matches_the_model(
         assert {ms for s, e in shown for ms in range(s, e)} == model_counted(
             beacons, max_rate, visible_only
         )
+
+
+def test_audit_shows_what_counted_and_why_not(
+    client: VodwatchClient, tenant: Tenant, clock: FakeClock
+) -> None:
+    """Two attempts; in the second, a part played at 3x, a part hidden, a part both, and a
+    claim the clock bounds cut."""
+    client.put_media("a1", "Safety", duration=100, completionThreshold=30, maxRate=2,
+                     visibleOnly=True)  # fmt: skip
+    client.send_beacons(
+        server_beacon(new_session_id(), 1, user_id="u1", asset_id="a1", segments=[[0, 30]],
+                      played_ms=30_000, attemptId="spring")
+    )  # fmt: skip
+    session = new_session_id()
+    client.send_beacons(
+        [
+            server_beacon(session, 1, user_id="u1", asset_id="a1", segments=[[0, 10]],
+                          played_ms=10_000, attemptId="autumn"),
+            server_beacon(session, 2, user_id="u1", asset_id="a1", segments=[[10, 40]],
+                          played_ms=10_000, attemptId="autumn"),
+            server_beacon(session, 3, user_id="u1", asset_id="a1", segments=[[40, 50]],
+                          played_ms=10_000, hidden=True, attemptId="autumn"),
+            server_beacon(session, 4, user_id="u1", asset_id="a1", segments=[[50, 60]],
+                          played_ms=1_000, hidden=True, attemptId="autumn"),
+        ]
+    )  # fmt: skip
+    token = player_token(tenant, "u1", "a1", clock, attempt_id="autumn")
+    clock.advance(5)
+    player_session = new_session_id()
+    client.send_player_beacons(  # 60 s claimed 5 s after the pair's first player beacon...
+        {"token": token, "sessionId": player_session, "seq": 1, "segments": [[60, 61]],
+         "playedMs": 1_000}
+    )  # fmt: skip
+    clock.advance(5)
+    client.send_player_beacons(
+        {"token": token, "sessionId": player_session, "seq": 2, "segments": [[61, 62]],
+         "playedMs": 60_000}
+    )  # fmt: skip
+    data = client.audit("u1", "a1")["data"]
+    assert [a["attemptId"] for a in data["attempts"]] == ["autumn", "spring"]
+    autumn, spring = data["attempts"]
+    assert autumn["rules"] == {
+        "threshold": 30,
+        "requiredRanges": [],
+        "maxRate": 2,
+        "visibleOnly": True,
+    }
+    assert (spring["completed"], autumn["completed"]) == (True, False)  # autumn: 10 s counted
+    by_session = {v["sessionId"]: v for v in autumn["visits"]}
+    visit = by_session[session]
+    assert visit["counted"] == [[0, 10_000]]
+    assert visit["uncounted"] == {
+        "hidden": [[40_000, 50_000]],
+        "tooFast": [[10_000, 40_000], [50_000, 60_000]],  # 50-60: hidden and too fast
+    }
+    assert (visit["watchTimeMs"], visit["clockBoundMs"]) == (31_000, 0)
+    player = by_session[player_session]
+    assert player["clockBoundMs"] > 0
+    assert player["watchTimeMs"] + player["clockBoundMs"] == 61_000
+    only = client.audit("u1", "a1", attempt_id="spring")["data"]["attempts"]
+    assert [a["attemptId"] for a in only] == ["spring"]
+    status, result, _ = refused(lambda: client.audit("u1", "a1", attempt_id=""))
+    assert (status, result) == (404, 40400)  # no visit without an attempt id
+    status, result, _ = refused(lambda: client.audit("u2", "a1"))
+    assert (status, result) == (404, 40400)
+    status, result, message = refused(lambda: client.audit("u1", "a1", attempt_id="x" * 65))
+    assert (status, result) == (400, 40010)
+    assert "attemptId" in message

@@ -38,6 +38,7 @@ def test_openapi_describes_every_endpoint(http: TestClient):
         "/vod/webapi/statistics/vod/retention",
         "/vod/webapi/statistics/vod/viewer",
         "/vod/webapi/statistics/vod/watch/export",
+        "/vod/webapi/statistics/vod/audit",
         "/healthz",
     }
     export = document["paths"]["/vod/webapi/statistics/vod/watch/export"]["get"]

@@ -21,6 +21,7 @@ from vodwatch.signing import canonical_query, sign_request
 
 REPORT_PATH = "/vod/webapi/statistics/vod/watch"
 PROGRESS_PATH = "/vod/webapi/progress"
+AUDIT_PATH = "/vod/webapi/statistics/vod/audit"
 BEACON_PATH = "/vod/webapi/beacon"
 MEDIA_PATH = "/vod/webapi/media/"
 VIDEOS_PATH = "/vod/webapi/statistics/vod/videos"
@@ -144,6 +145,14 @@ class VodwatchClient:
         return self.call(
             "GET", VIEWER_PATH, params={"userId": user_id, "assetId": asset_id, **params}
         )
+
+    def audit(self, user_id: str, asset_id: str, attempt_id: str | None = None) -> dict[str, Any]:
+        """The evidence behind a completion (SPEC §10); every attempt unless ``attempt_id``
+        ("" is the attempt without an id)."""
+        params = {"userId": user_id, "assetId": asset_id}
+        if attempt_id is not None:
+            params["attemptId"] = attempt_id
+        return self.call("GET", AUDIT_PATH, params=params)
 
     def export(self, file_format: str = "csv", **params: str | int | None) -> bytes:
         """Every row of the report for the filters (as ``watch_report`` takes them), as the

@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 import vodwatch
 from vodwatch import dashboard
-from vodwatch.api import beacons, catalog, health, insights, progress, report
+from vodwatch.api import audit, beacons, catalog, health, insights, progress, report
 from vodwatch.api.access_log import AccessLog
 from vodwatch.api.incoming import Services
 from vodwatch.api.responses import (
@@ -60,7 +60,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = Services(db=db, clock=clock, settings=settings or ServiceSettings())
-    for module in (beacons, progress, report, insights, catalog, health):
+    for module in (beacons, progress, report, insights, audit, catalog, health):
         app.include_router(module.router)
     dashboard.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")

@@ -1,0 +1,119 @@
+"""The evidence behind a completion (SPEC §10): per attempt of one viewer on one video, the
+rules in force, whether it is completed, and per visit what counted, what did not and why
+(hidden, too fast), and the watch time the clock bounds refused."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from vodwatch.attention import (
+    Attention,
+    Defaults,
+    Rules,
+    counted,
+    is_complete,
+    merge,
+    rules_for,
+    uncounted,
+)
+from vodwatch.errors import InvalidParameter, NotFound
+from vodwatch.intervals import IntervalSet, clamp, union
+from vodwatch.playback_token import ATTEMPT_ID_RULE, is_attempt_id
+from vodwatch.report.params import merge_parameters
+from vodwatch.store.attempts import AttemptVisit, find_attempt_visits
+from vodwatch.store.catalog import get_asset
+from vodwatch.validation import require_identifier
+
+AUDIT_PARAMETERS = ("userId", "assetId", "attemptId")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    user_id: str
+    asset_id: str
+    attempt_id: str | None  # None: every attempt
+
+
+def parse_audit_query(
+    query: list[tuple[str, str]], body: Mapping[str, object] | None = None
+) -> AuditQuery:
+    """``attemptId=`` (empty) is the attempt "", an absent one means every attempt."""
+    given = merge_parameters(query, body, AUDIT_PARAMETERS)
+    raw = dict(body or {}) | dict(query)
+    for name in ("userId", "assetId"):
+        if name not in given:
+            raise InvalidParameter(f"{name} is required")
+    attempt = raw.get("attemptId")
+    if attempt is not None and (
+        not isinstance(attempt, str) or (attempt and not is_attempt_id(attempt))
+    ):
+        raise InvalidParameter(f"attemptId must be empty or {ATTEMPT_ID_RULE}")
+    return AuditQuery(
+        user_id=require_identifier("userId", given["userId"]),
+        asset_id=require_identifier("assetId", given["assetId"]),
+        attempt_id=attempt,
+    )
+
+
+def build_audit(
+    conn: Connection, tenant_id: int, defaults: Defaults, query: AuditQuery
+) -> dict[str, Any]:
+    """The ``data`` of ``GET /vod/webapi/statistics/vod/audit``."""
+    found = find_attempt_visits(conn, tenant_id, query.user_id, query.asset_id, query.attempt_id)
+    if not found:
+        attempt = "" if query.attempt_id is None else f" in attempt {query.attempt_id!r}"
+        raise NotFound(
+            f"userId {query.user_id!r} has no visit of assetId {query.asset_id!r}{attempt}"
+        )
+    asset = get_asset(conn, tenant_id, query.asset_id)
+    duration = asset.duration_ms if asset else None
+    rules = asset.effective_rules(defaults) if asset else rules_for(defaults)
+    rules_json = {
+        "threshold": rules.threshold,
+        "requiredRanges": [list(r) for r in (asset.required_ranges if asset else None) or ()],
+        "maxRate": rules.max_rate,
+        "visibleOnly": rules.visible_only,
+    }
+    by_attempt: dict[str, list[AttemptVisit]] = {}
+    for visit in found:  # newest first, as found
+        by_attempt.setdefault(visit.attempt_id, []).append(visit)
+    attempts = []
+    for attempt_id in sorted(by_attempt):
+        visits = by_attempt[attempt_id]
+        coverage: IntervalSet = []
+        attention: Attention = []
+        for visit in visits:
+            attention = merge(coverage, attention, visit.coverage, visit.attention)
+            coverage = union(coverage, visit.coverage)
+        within = clamp(coverage, 0, duration) if duration else coverage
+        attempts.append(
+            {
+                "attemptId": attempt_id,
+                "rules": rules_json,
+                "completed": is_complete(counted(within, attention, rules), duration, rules),
+                "completedAt": None,  # the attempt's video.completed event: not built yet
+                "visits": [_visit(visit, duration, rules) for visit in visits],
+            }
+        )
+    return {"userId": query.user_id, "assetId": query.asset_id, "attempts": attempts}
+
+
+def _visit(visit: AttemptVisit, duration: int | None, rules: Rules) -> dict[str, Any]:
+    coverage = clamp(visit.coverage, 0, duration) if duration else visit.coverage
+    hidden, too_fast = uncounted(visit.attention, rules)
+    if duration:
+        hidden, too_fast = clamp(hidden, 0, duration), clamp(too_fast, 0, duration)
+    return {
+        "sessionId": visit.session_id,
+        "startTime": visit.started_at_ms // 1000,
+        "lastSeen": visit.last_seen_at_ms // 1000,
+        "watchTimeMs": visit.watch_ms,
+        "counted": [list(i) for i in counted(coverage, visit.attention, rules)],
+        "uncounted": {
+            "hidden": [list(i) for i in hidden],
+            "tooFast": [list(i) for i in too_fast],
+        },
+        "clockBoundMs": visit.refused_ms,
+    }
