@@ -178,6 +178,7 @@ class VodwatchClient:
         user_name: str | None = None,
         title: str | None = None,
         duration: float | None = None,
+        attempt_id: str | None = None,
         ttl_seconds: int = 6 * 3600,
     ) -> str:
         """A playback token for a player page (mint it on your backend, never in a browser)."""
@@ -189,6 +190,7 @@ class VodwatchClient:
             user_name=user_name,
             title=title,
             duration=duration,
+            attempt_id=attempt_id,
             ttl_seconds=ttl_seconds,
             now=self.clock(),
         )

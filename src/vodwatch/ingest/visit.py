@@ -7,7 +7,7 @@ is a sum over distinct ``seq`` values, coverage a union, ``startedAt`` a minimum
 
 from dataclasses import dataclass, field
 
-from vodwatch.attention import Attention, beacon_speed, is_plain, merge, played
+from vodwatch.attention import Attention, beacon_speed, merge, played
 from vodwatch.beacon.bounds import Clocks, bound_new_coverage, bound_watch_ms
 from vodwatch.beacon.model import Beacon
 from vodwatch.errors import InvalidParameter
@@ -183,10 +183,20 @@ def _weigh(
     """Keep how fast and whether visibly the beacon's segments played (``vodwatch.attention``),
     in its visit's and pair's attention; coverage is already united (``*_coverage``: before)."""
     duration_ms = beacon.duration_ms or beacon.viewing.duration_ms
-    union_ms = measure(clamp(played_normal, 0, duration_ms) if duration_ms else played_normal)
-    speed = beacon_speed(beacon.rate, union_ms, watch_ms)
-    if is_plain(speed, beacon.is_hidden) and not visit.attention and not pair.attention:
-        return  # (the usual beacon: nothing to keep, nothing to make plain)
+    if len(played_normal) == 1:  # (the usual beacon: one range, measured without a list)
+        start, end = played_normal[0]
+        union_ms = (min(end, duration_ms) if duration_ms else end) - start
+    else:
+        union_ms = measure(clamp(played_normal, 0, duration_ms) if duration_ms else played_normal)
+    if (
+        union_ms <= watch_ms + 1000  # speed ≤ 1 (and below): plain, nothing to keep
+        and beacon.rate <= 1.0
+        and not beacon.is_hidden
+        and not visit.attention
+        and not pair.attention
+    ):
+        return  # (nothing to keep, nothing to make plain: honest viewing)
+    speed = beacon_speed(beacon.rate, max(0, union_ms), watch_ms)
     weighed = played(kept, speed, beacon.is_hidden)
     visit.attention = merge(visit_coverage, visit.attention, kept, weighed)
     pair.attention = merge(pair_coverage, pair.attention, kept, weighed)

@@ -8,11 +8,18 @@
  *   const handle = vodwatch.track(video, { endpoint: "https://stats.example.com", token });
  *   handle.stop();  // sends what is pending, detaches
  *
+ * Options: `heartbeatSeconds` (10); `resume: true` seeks, once the media's metadata is loaded,
+ * to where the viewer stopped last time in this attempt (the progress endpoint's `resumeAt`);
+ * `onProgress(progress)` is called with the viewer's progress (SPEC §10: percent, completed,
+ * counted and raw intervals) once at the start and after each beacon is answered.
+ *
  * Beacons (SPEC §6) carry the media-time ranges actually played and the wall-clock time spent
  * playing since the previous beacon. The first goes out at the first `playing` event (the
  * server's clock bounds count from a session's first beacon), then one every
  * `heartbeatSeconds` while playing, and one at once on pause, seek, rate change, end, a hidden
- * page and page hide.
+ * page and page hide. Each beacon says the playback `rate` its segments played at (when not 1)
+ * and `hidden: true` when the page was hidden meanwhile: a beacon goes out whenever either
+ * changes, so one beacon's segments share them (completion rules may leave such parts out).
  *
  * Delivery: every beacon is written to this page's localStorage queue before it is sent and
  * leaves it when the server has answered it (2xx, or a 4xx that would never succeed). 429, 5xx
@@ -24,6 +31,7 @@
   "use strict";
 
   var BEACON_PATH = "/vod/webapi/beacon";
+  var PROGRESS_PATH = "/vod/webapi/progress";
   var POLL_MS = 250; // `timeupdate` fires only ~3 times a second: poll currentTime instead
   // A seek's start is estimated from the last poll (currentTime already holds the target at
   // `seeking`): at most this much, the longest a background tab's timers are held back.
@@ -56,7 +64,10 @@
       throw new TypeError("vodwatch.track: options.endpoint (the vodwatch URL) is required");
     }
     var url = beaconUrl(options.endpoint);
+    var progressUrl = url.slice(0, url.length - BEACON_PATH.length) + PROGRESS_PATH;
     var token = options.token;
+    var onProgress = typeof options.onProgress === "function" ? options.onProgress : null;
+    var wantsResume = options.resume === true;
     var heartbeatMs = Math.max(1, Number(options.heartbeatSeconds) || 10) * 1000;
     var sessionId = randomId();
 
@@ -74,6 +85,12 @@
     var poller = null;
     var inFlight = []; // promises of requests not yet settled, for flush()
     var stopped = false;
+    // How the pending segments play: the rate and whether the page is hidden. A beacon goes
+    // out when either changes, so that all segments of one beacon share them.
+    var segmentRate = currentRate();
+    var isHidden = document.visibilityState === "hidden";
+    var progressPending = null; // the progress request in flight, if any
+    var progressAgain = false; // another beacon was answered meanwhile: ask again after it
 
     // -- observing playback ---------------------------------------------------------------
 
@@ -176,6 +193,8 @@
         position: ms(video.currentTime || 0),
         ended: Boolean(video.ended),
       };
+      if (segmentRate !== 1) beacon.rate = Math.min(16, Math.round(segmentRate * 1000) / 1000);
+      if (isHidden) beacon.hidden = true;
       var duration = video.duration;
       if (isFinite(duration) && duration > 0) beacon.duration = ms(duration);
       return beacon;
@@ -186,7 +205,68 @@
       var beacon = takeBeacon();
       lastSentWall = now();
       if (beacon === null) return;
-      remember(deliver(url, beacon, isClosing));
+      var delivered = deliver(url, beacon, isClosing);
+      remember(delivered);
+      if (onProgress && !isClosing) delivered.then(refreshProgress);
+    }
+
+    // -- the viewer's progress (resume, onProgress) ---------------------------------------
+
+    function fetchProgress() {
+      return fetch(progressUrl, { headers: { Authorization: "Bearer " + token } }).then(
+        function (response) {
+          if (!response.ok) return null;
+          return response.json().then(function (body) {
+            return body && body.result === 0 ? body.data : null;
+          });
+        },
+        function () {
+          return null; // offline: no progress to show, playback goes on
+        }
+      );
+    }
+
+    // At most one request at a time; one more after it when beacons were answered meanwhile.
+    function refreshProgress() {
+      if (!onProgress || stopped) return;
+      if (progressPending !== null) {
+        progressAgain = true;
+        return;
+      }
+      progressPending = fetchProgress().then(function (progress) {
+        progressPending = null;
+        if (progress !== null && !stopped) {
+          try {
+            onProgress(progress);
+          } catch (error) {
+            setTimeout(function () {
+              throw error; // the page's own error: reported, not swallowed, not ours to stop
+            });
+          }
+        }
+        if (progressAgain) {
+          progressAgain = false;
+          refreshProgress();
+        }
+      });
+    }
+
+    // Once: seek to where this attempt stopped, when the media can seek (metadata loaded).
+    function resume() {
+      var asked = fetchProgress();
+      function seek() {
+        video.removeEventListener("loadedmetadata", seek);
+        asked.then(function (progress) {
+          if (progress === null || stopped || !(progress.resumeAt > 0)) return;
+          var at = progress.resumeAt / 1000;
+          var duration = video.duration;
+          // Near the end (or past it) there is nothing left to resume: start over.
+          if (isFinite(duration) && duration > 0 && at >= duration - 1) return;
+          if (video.currentTime < at) video.currentTime = at;
+        });
+      }
+      if (video.readyState >= 1) seek();
+      else video.addEventListener("loadedmetadata", seek);
     }
 
     function remember(promise) {
@@ -245,17 +325,23 @@
       ratechange: function () {
         tick(); // measured at the rate that was in effect since the previous poll
         closeSegment();
-        send(false);
+        send(false); // what played at the old rate, as such
+        segmentRate = currentRate();
       },
     };
 
     // A hidden page may never be seen again (mobile browsers discard them without pagehide):
     // report now, with fetch keepalive, whose answer the page can still read.
+    // Shown again: what played while hidden goes out as such, before anything visible joins.
     function onVisibility() {
-      if (document.visibilityState !== "hidden" || isPageGone) return;
-      tick();
-      closeSegment();
-      send(false);
+      var hidden = document.visibilityState === "hidden";
+      if (hidden === isHidden) return;
+      if (!isPageGone) {
+        tick();
+        closeSegment();
+        send(false);
+      }
+      isHidden = hidden;
     }
 
     function onPageHide() {
@@ -278,6 +364,8 @@
 
     startOutbox();
     remember(resendQueue()); // beacons an earlier page on this origin could not deliver
+    if (wantsResume) resume();
+    refreshProgress();
     if (!video.paused && !video.ended && video.readyState > 2) onMedia.playing(); // autoplayed
 
     return {
