@@ -16,7 +16,7 @@ from tests.test_attention import MAX_RATES, ModelBeacon, model_counted
 from vodwatch.client import VodwatchAPIError, VodwatchClient
 from vodwatch.playback_token import mint_playback_token
 from vodwatch.store.database import Database
-from vodwatch.store.schema import visits
+from vodwatch.store.schema import completion_events, visits
 from vodwatch.store.tenants import Tenant
 
 VIDEOS = "/vod/webapi/statistics/vod/videos"
@@ -204,6 +204,7 @@ def test_progress_of_the_tokens_attempt(
             {"token": first, "sessionId": session, "seq": seq,
              "segments": [[(seq - 1) * 10, seq * 10]], "playedMs": 10_000}
         )  # fmt: skip
+    completed_at = int(clock())  # the third beacon completed the attempt (50 %)
     progress = client.progress(first)["data"]
     assert progress == {
         "userId": "u1",
@@ -214,7 +215,7 @@ def test_progress_of_the_tokens_attempt(
         "countedMs": 30_000,
         "percent": 50,
         "completed": True,
-        "completedAt": None,
+        "completedAt": completed_at,
         "intervals": [[0, 30_000]],
         "countedIntervals": [[0, 30_000]],
         "resumeAt": 30_000,
@@ -394,3 +395,84 @@ def test_audit_shows_what_counted_and_why_not(
     status, result, message = refused(lambda: client.audit("u1", "a1", attempt_id="x" * 65))
     assert (status, result) == (400, 40010)
     assert "attemptId" in message
+
+
+def events(db: Database) -> list[dict[str, Any]]:
+    with db.read() as conn:
+        rows = conn.execute(select(completion_events).order_by(completion_events.c.completed_at_ms))
+        return [{**row._mapping, "data": json.loads(row.data)} for row in rows]
+
+
+def watch(client: VodwatchClient, user: str, start: float, end: float, **extra: Any) -> None:
+    client.send_beacons(
+        server_beacon(new_session_id(), 1, user_id=user, asset_id="a1", segments=[[start, end]],
+                      played_ms=int((end - start) * 1000), **extra)
+    )  # fmt: skip
+
+
+def test_one_event_per_attempt_with_its_figures(
+    client: VodwatchClient, db: Database, tenant: Tenant, clock: FakeClock
+) -> None:
+    client.put_media("a1", "Safety", duration=100, completionThreshold=50)
+    watch(client, "u1", 0, 40, attemptId="x", userName="Ada")
+    assert events(db) == []
+    clock.advance(60)
+    watch(client, "u1", 40, 60, attemptId="x")
+    (event,) = events(db)
+    assert event["data"] == {
+        "eventId": event["event_id"],
+        "authkey": tenant.authkey,
+        "userId": "u1",
+        "userName": "Ada",
+        "assetId": "a1",
+        "videoTitle": "Safety",
+        "attemptId": "x",
+        "completedAt": int(clock()),
+        "percent": 60,
+        "countedMs": 60_000,
+        "durationMs": 100_000,
+        "threshold": 50,
+        "watchTimeMs": 60_000,
+    }
+    assert event["event_id"].startswith("evt_")
+    watch(client, "u1", 60, 100, attemptId="x")  # completed already: no second event
+    watch(client, "u1", 0, 70, attemptId="y")  # a new attempt: its own event
+    assert [(e["attempt_id"], e["user_id"]) for e in events(db)] == [("x", "u1"), ("y", "u1")]
+    audit = {a["attemptId"]: a for a in client.audit("u1", "a1")["data"]["attempts"]}
+    assert audit["x"]["completedAt"] == event["data"]["completedAt"]
+    assert audit["y"]["completedAt"] is not None
+
+
+def test_a_rule_change_emits_nothing_by_itself(client: VodwatchClient, db: Database) -> None:
+    client.put_media("a1", "Safety", duration=100)  # 90 %
+    watch(client, "u1", 0, 60)
+    client.put_media("a1", "Safety", duration=100, completionThreshold=50)
+    assert events(db) == []  # completed now, but no beacon has come since
+    assert viewer(client, "u1", "a1")["completed"] is True
+    watch(client, "u1", 10, 20)  # the attempt's next beacon (nothing new in it)
+    assert [e["attempt_id"] for e in events(db)] == [""]
+
+
+def test_a_refused_request_emits_nothing(client: VodwatchClient, db: Database) -> None:
+    client.put_media("a1", "Safety", duration=100, completionThreshold=50)
+    session = new_session_id()
+    watch(client, "u2", 0, 10)
+    with pytest.raises(VodwatchAPIError):
+        client.send_beacons(
+            [
+                server_beacon(session, 1, user_id="u1", asset_id="a1", segments=[[0, 80]],
+                              played_ms=80_000),
+                server_beacon(session, 2, user_id="someone-else", asset_id="a1"),
+            ]
+        )  # fmt: skip
+    assert events(db) == []
+
+
+def test_tracked_rules_make_hidden_viewing_complete_nothing(
+    client: VodwatchClient, db: Database
+) -> None:
+    client.put_media("a1", "Safety", duration=100, completionThreshold=50, visibleOnly=True)
+    watch(client, "u1", 0, 80, hidden=True)
+    assert events(db) == []
+    watch(client, "u1", 0, 50)
+    assert len(events(db)) == 1

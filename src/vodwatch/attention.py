@@ -124,7 +124,34 @@ def merge(
         if attention and attention[-1][1] == piece[0] and attention[-1][2:] == piece[2:]:
             return [*attention[:-1], (attention[-1][0], piece[1], piece[2], piece[3])]
         return [*attention, piece]
-    return _sweep(coverage, attention, added, added_attention)
+    return _windowed(coverage, attention, added, added_attention)
+
+
+def _windowed(
+    coverage: IntervalSet, attention: Attention, added: IntervalSet, added_attention: Attention
+) -> Attention:
+    """``_sweep`` over the span of ``added`` only: outside it nothing changes (a long visit's
+    or a viewer's many pieces are copied, not swept)."""
+    low, high = added[0][0], added[-1][1]
+    before: Attention = []
+    inside: Attention = []
+    after: Attention = []
+    for piece in attention:
+        start, end = piece[0], piece[1]
+        if end <= low:
+            before.append(piece)
+        elif start >= high:
+            after.append(piece)
+        else:
+            if start < low:
+                before.append((start, low, piece[2], piece[3]))
+            inside.append((max(start, low), min(end, high), piece[2], piece[3]))
+            if end > high:
+                after.append((high, end, piece[2], piece[3]))
+    window = [
+        (max(start, low), min(end, high)) for start, end in coverage if end > low and start < high
+    ]
+    return _merged(before + _sweep(window, inside, added, added_attention) + after)
 
 
 def _without(attention: Attention, plain: IntervalSet) -> Attention:

@@ -212,6 +212,7 @@ def save_media(services: Services, incoming: Incoming, asset_id: str) -> tuple[A
         return saved
 
     asset, is_new = services.db.run_write(write)
+    services.writer.rules.forget(tenant.tenant_id, asset_id)  # this process: at once
     return asset, is_new, tenant
 
 

@@ -24,6 +24,7 @@ from vodwatch.origins import is_origin_allowed, is_same_origin
 from vodwatch.playback_token import PlaybackClaims
 from vodwatch.store.attempts import find_attempt_visits
 from vodwatch.store.catalog import get_asset
+from vodwatch.store.events import find_completed
 from vodwatch.store.tenants import Tenant
 
 router = APIRouter()
@@ -154,6 +155,8 @@ def attempt_progress(conn: Connection, tenant: Tenant, claims: PlaybackClaims) -
         coverage = clamp(coverage, 0, duration)
     counted_coverage = counted(coverage, attention, rules)
     counted_ms = measure(counted_coverage)
+    key = (tenant.tenant_id, claims.user_id, claims.asset_id, claims.attempt_id)
+    completed_at = find_completed(conn, [key]).get(key)
     return {
         "userId": claims.user_id,
         "assetId": claims.asset_id,
@@ -163,7 +166,7 @@ def attempt_progress(conn: Connection, tenant: Tenant, claims: PlaybackClaims) -
         "countedMs": counted_ms,
         "percent": min(100, counted_ms * 100 // duration) if duration else 0,
         "completed": is_complete(counted_coverage, duration, rules),
-        "completedAt": None,
+        "completedAt": None if completed_at is None else completed_at // 1000,
         "intervals": [list(interval) for interval in coverage],
         "countedIntervals": [list(interval) for interval in counted_coverage],
         "resumeAt": (visits[0].position_ms or 0) if visits else 0,

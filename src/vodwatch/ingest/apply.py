@@ -15,6 +15,7 @@ from vodwatch.beacon.model import Beacon
 from vodwatch.errors import ReplayedRequest
 from vodwatch.ingest.batch import AppliedGroup, IngestRequest, IngestResult, Outcome, VisitKey
 from vodwatch.ingest.batch import apply_requests as apply_to_visits
+from vodwatch.ingest.completion import RulesCache, emit_completions
 from vodwatch.ingest.viewer_videos import PairKey, ViewerVideo
 from vodwatch.ingest.visit import Visit
 from vodwatch.signing import Signature
@@ -56,6 +57,7 @@ def store_requests(
     requests: Sequence[IngestRequest],
     known: KnownFacts | None = None,
     purges: PurgeSchedule | None = None,
+    rules: RulesCache | None = None,
 ) -> tuple[list[Outcome], list[Hashable]]:
     """Apply ``requests`` in order; their outcomes, and the facts ``known`` may remember once
     the transaction has committed. A signed request accepted before is refused
@@ -109,6 +111,9 @@ def store_requests(
         facts += [("viewer", tenant_id, name.user_id) for name in names]
     _write_visits(conn, applied)
     _write_viewer_videos(conn, applied)
+    if succeeded:  # the attempts completed by these beacons get their event, with them
+        group_ms = max(r.now_ms for r in succeeded)
+        facts += emit_completions(conn, applied, group_ms, rules or RulesCache(0.0), known)
     outcomes = iter(applied.outcomes)
     return [ReplayedRequest() if replayed else next(outcomes) for replayed in is_replayed], facts
 

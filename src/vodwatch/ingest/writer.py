@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from vodwatch.errors import InternalError, Overloaded, Unavailable, VodwatchError
 from vodwatch.ingest.apply import KnownFacts, store_requests
 from vodwatch.ingest.batch import IngestRequest, IngestResult, Outcome
+from vodwatch.ingest.completion import RulesCache
 from vodwatch.ingest.health import WriteHealth
 from vodwatch.store.database import Database, WriteLock, describe_outage
 from vodwatch.store.signed_requests import PurgeSchedule
@@ -78,6 +79,7 @@ class IngestWriter:
         self._count_lock = threading.Lock()
         self._known = KnownFacts()
         self._purges = PurgeSchedule()
+        self.rules = RulesCache()  # of completion events; the catalog tells it of changes
         self.transactions = 0  # committed groups, for tests and curious operators
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -241,7 +243,7 @@ class IngestWriter:
         requests = [pending.request for pending in group]
         try:
             outcomes, facts = self._db.run_write(
-                lambda conn: store_requests(conn, requests, self._known, self._purges),
+                lambda conn: store_requests(conn, requests, self._known, self._purges, self.rules),
                 locked=locked,
             )
         except Exception as error:

@@ -24,6 +24,7 @@ from vodwatch.playback_token import ATTEMPT_ID_RULE, is_attempt_id
 from vodwatch.report.params import merge_parameters
 from vodwatch.store.attempts import AttemptVisit, find_attempt_visits
 from vodwatch.store.catalog import get_asset
+from vodwatch.store.events import completions_of
 from vodwatch.validation import require_identifier
 
 AUDIT_PARAMETERS = ("userId", "assetId", "attemptId")
@@ -76,6 +77,7 @@ def build_audit(
         "maxRate": rules.max_rate,
         "visibleOnly": rules.visible_only,
     }
+    done = completions_of(conn, tenant_id, query.user_id, query.asset_id)
     by_attempt: dict[str, list[AttemptVisit]] = {}
     for visit in found:  # newest first, as found
         by_attempt.setdefault(visit.attempt_id, []).append(visit)
@@ -93,7 +95,7 @@ def build_audit(
                 "attemptId": attempt_id,
                 "rules": rules_json,
                 "completed": is_complete(counted(within, attention, rules), duration, rules),
-                "completedAt": None,  # the attempt's video.completed event: not built yet
+                "completedAt": None if attempt_id not in done else done[attempt_id] // 1000,
                 "visits": [_visit(visit, duration, rules) for visit in visits],
             }
         )

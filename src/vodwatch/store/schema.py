@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
 )
 
@@ -174,6 +175,22 @@ Index(
     "ix_signed_requests_tenant_id_expires_at_ms",
     signed_requests.c.tenant_id,
     signed_requests.c.expires_at_ms,
+)
+
+# video.completed events (SPEC §10), one per viewer, video and attempt, written with the beacons
+# that completed the attempt (store.events): the outbox webhook and xAPI delivery read.
+completion_events = Table(
+    "completion_events",
+    metadata,
+    Column("tenant_id", Integer, primary_key=True),
+    Column("event_id", String(40), primary_key=True),
+    Column("user_id", String(128), nullable=False),
+    Column("asset_id", String(128), nullable=False),
+    Column("attempt_id", String(64), nullable=False),
+    Column("completed_at_ms", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),  # JSON: the event's figures after that request
+    UniqueConstraint("tenant_id", "user_id", "asset_id", "attempt_id"),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.tenant_id"]),
 )
 
 # People who sign in to the dashboard (store.accounts). Small and looked up by e-mail before any
