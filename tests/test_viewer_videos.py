@@ -41,7 +41,17 @@ def sessions(draw):
         }
         for seq in range(1, draw(st.integers(1, 3)) + 1):
             played = draw(st.integers(0, 9_000))
-            beacons.append({**session, "seq": seq, "segments": draw(segments), "playedMs": played})
+            # A visit starts at its earliest startedAt: beacons may say later ones too.
+            started = session["startedAt"] + draw(st.integers(0, 2)) * 60
+            beacons.append(
+                {
+                    **session,
+                    "seq": seq,
+                    "segments": draw(segments),
+                    "playedMs": played,
+                    "startedAt": started,
+                }
+            )
     return draw(st.permutations(beacons)), draw(st.integers(1, 4))
 
 
@@ -56,7 +66,10 @@ def expected(beacons):
             "visitRadio": percent(points, DURATION_S * 1000),
             "watchMs": watch,
             "visits": len({b["sessionId"] for b in mine}),
-            "latest": max(b["startedAt"] for b in mine),
+            "latest": max(
+                min(b["startedAt"] for b in mine if b["sessionId"] == session)
+                for session in {b["sessionId"] for b in mine}
+            ),
             "end": max(points) + 1 if points else 0,  # coverage_end_ms: not clamped
         }
     return pairs

@@ -122,8 +122,13 @@ class _Group:
         started_at_ms = visit.started_at_ms
         is_fresh = apply_beacon(visit, pair, beacon, request.now_ms, is_trusted=request.is_trusted)
         pair.first_started_at_ms = min(pair.first_started_at_ms, visit.started_at_ms)
-        if visit.started_at_ms < started_at_ms:
-            self._recount.add(pair.key)
+        if visit.started_at_ms < started_at_ms and started_at_ms >= pair.latest_started_at_ms:
+            # The pair's latest visit started earlier than it said: with no other visit the
+            # pair's latest start is this one's; else it is read again from the visits.
+            if pair.visit_count == 1:
+                pair.latest_started_at_ms = visit.started_at_ms
+            else:
+                self._recount.add(pair.key)
         return is_fresh
 
     def keep(self) -> None:
