@@ -199,10 +199,7 @@ def set_disabled(conn: Connection, authkey: str, now_ms: int, *, is_disabled: bo
 def set_completion_threshold(conn: Connection, authkey: str, percent: int) -> bool:
     """Set a tenant's default completion threshold (1..100, checked by the caller); False
     when the authkey is unknown."""
-    result = conn.execute(
-        update(tenants).where(tenants.c.authkey == authkey).values(completion_threshold=percent)
-    )
-    return result.rowcount == 1
+    return set_rules(conn, authkey, {"completion_threshold": percent})
 
 
 def set_rules(conn: Connection, authkey: str, changes: dict[str, object]) -> bool:
