@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vodwatch.attention import (
+    Attention,
     Rules,
     beacon_speed,
     counted,
@@ -76,9 +77,9 @@ def points(intervals: IntervalSet) -> set[int]:
     return {ms for start, end in intervals for ms in range(start, end)}
 
 
-def apply(beacons: list[ModelBeacon]) -> tuple[IntervalSet, list]:
+def apply(beacons: list[ModelBeacon]) -> tuple[IntervalSet, Attention]:
     coverage: IntervalSet = []
-    attention: list = []
+    attention: Attention = []
     for b in beacons:
         segments = normalize(b.segments)
         speed = beacon_speed(b.rate, measure(segments), b.played_ms)

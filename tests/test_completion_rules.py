@@ -24,7 +24,10 @@ VIEWER = "/vod/webapi/statistics/vod/viewer"
 
 
 def viewer(client: VodwatchClient, user: str, asset: str) -> dict[str, Any]:
-    return client.call("GET", VIEWER, params={"userId": user, "assetId": asset})["data"]
+    data: dict[str, Any] = client.call("GET", VIEWER, params={"userId": user, "assetId": asset})[
+        "data"
+    ]
+    return data
 
 
 def refused(call: Any) -> tuple[int, int, str]:
@@ -182,7 +185,7 @@ def test_tenant_default_rules_apply_to_videos_without_their_own(
                                       segments=[[0, 60]], played_ms=20_000))  # fmt: skip
     assert viewer(client, "u1", "a1")["completed"] is True  # 3x: no rule yet
     run("tenant", "set-rules", tenant.authkey, "--max-rate", "2", "--database-url", database_url)
-    http.app.state.services.directory.clear()  # (a running service: within 10 s)
+    http.app.state.services.directory.clear()  # type: ignore[attr-defined]  # (serve: 10 s)
     assert viewer(client, "u1", "a1")["completed"] is False
     client.put_media("a1", "Safety", duration=100, maxRate=4)  # the video's own wins
     assert viewer(client, "u1", "a1")["completed"] is True

@@ -2,6 +2,7 @@
 busy writer saves a round trip per transaction and a connection cut while idle is replaced."""
 
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -30,11 +31,14 @@ def test_a_connection_in_use_is_not_pinged(
     postgres_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = Database(postgres_database_url, pool_size=1)
-    pings: list[object] = []
+    pings: list[Any] = []
     real_ping = db.engine.dialect.do_ping
-    monkeypatch.setattr(
-        db.engine.dialect, "do_ping", lambda dbapi: pings.append(dbapi) or real_ping(dbapi)
-    )
+
+    def counted_ping(dbapi: Any) -> bool:
+        pings.append(dbapi)
+        return bool(real_ping(dbapi))
+
+    monkeypatch.setattr(db.engine.dialect, "do_ping", counted_ping)
     try:
         for _ in range(5):
             with db.write() as conn:
