@@ -151,3 +151,29 @@ def test_normalize_origin(given: str, normal: str):
 def test_static_tracker_is_served(http: TestClient):
     answer = http.get("/static/vodwatch.js")
     assert answer.status_code in (200, 404)  # the tracker itself arrives with its own tests
+
+
+def test_progress_answers_cors_for_allowed_origins(db, http, tenant, client):
+    allow(db, http, tenant, ALLOWED)
+    preflight = http.options(
+        "/vod/webapi/progress",
+        headers={"Origin": ALLOWED, "Access-Control-Request-Headers": "authorization"},
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert preflight.headers["Access-Control-Allow-Headers"] == "Authorization"
+    assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    refused = http.options("/vod/webapi/progress", headers={"Origin": "https://evil.example"})
+    assert refused.status_code == 403
+    assert "Access-Control-Allow-Origin" not in refused.headers
+    token = client.playback_token("u", "a")
+    read = http.get(
+        "/vod/webapi/progress", headers={"Origin": ALLOWED, "Authorization": f"Bearer {token}"}
+    )
+    assert (read.status_code, read.headers["Access-Control-Allow-Origin"]) == (200, ALLOWED)
+    other = http.get(
+        "/vod/webapi/progress",
+        headers={"Origin": "https://evil.example", "Authorization": f"Bearer {token}"},
+    )
+    assert other.status_code == 403
+    assert "Access-Control-Allow-Origin" not in other.headers

@@ -121,6 +121,26 @@ CONFIG = SchemathesisConfig.from_dict(
 MEDIA_CHECKS = [*CHECKS, positive_data_acceptance]
 
 
+def is_pair_of_numbers(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(x, int | float) and not isinstance(x, bool) for x in value)
+    )
+
+
+def valid_ranges(ranges: list[Any], duration: Any) -> list[list[float]]:
+    """``ranges`` as SPEC §10 takes them: each ordered, clipped to ``[0, duration]``, the
+    empty ones and those overlapping an earlier one dropped."""
+    end_of_media = duration if isinstance(duration, int | float) else 0
+    kept: list[list[float]] = []
+    for pair in sorted(sorted(pair) for pair in ranges):
+        start, end = max(0, pair[0]), min(end_of_media, pair[1])
+        if start < end and (not kept or start >= kept[-1][1]):
+            kept.append([start, end])
+    return kept
+
+
 def send(world: World, case: Any, *, as_player: bool) -> Any:
     """The case as a client would send it: the body as JSON bytes, then signed (or, for a
     player beacon, with a real playback token in each beacon)."""
@@ -137,6 +157,11 @@ def send(world: World, case: Any, *, as_player: bool) -> Any:
     threshold = body.get("completionThreshold") if isinstance(body, dict) else None
     if isinstance(threshold, float) and threshold.is_integer():
         body["completionThreshold"] = int(threshold)
+    # Nor can it say that required ranges are non-empty, sorted, apart and within the
+    # duration (SPEC §10): generated ones are made so, keeping what they can.
+    ranges = body.get("requiredRanges") if isinstance(body, dict) else None
+    if isinstance(ranges, list) and all(is_pair_of_numbers(pair) for pair in ranges):
+        body["requiredRanges"] = valid_ranges(ranges, body.get("duration"))
     if body is None:
         content = b""
     elif isinstance(body, bytes):  # a negative case: raw bytes

@@ -22,7 +22,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vodwatch.intervals import Interval, IntervalSet, clamp, measure, normalize, subtract
+from vodwatch.intervals import (
+    Interval,
+    IntervalSet,
+    clamp,
+    measure,
+    normalize,
+    subtract,
+    subtract_tagged,
+)
 
 SPEED_CAP = 1000.0  # beyond any maxRate (at most 16): speeds are stored up to this
 MIN_RATE, MAX_RATE = 1.0, 16.0  # what a maxRate rule may be
@@ -156,24 +164,7 @@ def _windowed(
 
 def _without(attention: Attention, plain: IntervalSet) -> Attention:
     """``attention`` outside the normal set ``plain``."""
-    result: Attention = []
-    index = 0
-    for start, end, any_speed, visible_speed in attention:
-        while index < len(plain) and plain[index][1] <= start:
-            index += 1
-        position = start
-        probe = index
-        while probe < len(plain) and plain[probe][0] < end:
-            cut_start, cut_end = plain[probe]
-            if cut_start > position:
-                result.append((position, cut_start, any_speed, visible_speed))
-            position = max(position, cut_end)
-            if cut_end >= end:
-                break
-            probe += 1
-        if position < end:
-            result.append((position, end, any_speed, visible_speed))
-    return _merged(result)
+    return _merged(subtract_tagged(attention, plain))
 
 
 def _sweep(

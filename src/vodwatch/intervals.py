@@ -10,9 +10,11 @@ milliseconds.
 import heapq
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
 Interval = tuple[int, int]
 IntervalSet = list[Interval]
+TaggedT = TypeVar("TaggedT", bound=tuple[Any, ...])
 Claim = tuple[int, int, int]  # (start, end, index of the interval that claims it first)
 _FAR = 2**63  # beyond any millisecond: (point, _FAR) sorts after every interval starting there
 _FEW = 16  # intervals placed one by one (binary search) unless they are many, and 1/16 of all
@@ -207,9 +209,21 @@ def subtract(normal: IntervalSet, removed: IntervalSet) -> IntervalSet:
     >>> subtract([(0, 10), (20, 30)], [(5, 22), (25, 26)])
     [(0, 5), (22, 25), (26, 30)]
     """
-    result: IntervalSet = []
+    return subtract_tagged(normal, removed)
+
+
+def subtract_tagged(items: Sequence[TaggedT], removed: IntervalSet) -> list[TaggedT]:
+    """``subtract`` for sorted, disjoint ``(start, end, *tags)`` tuples (they may touch): each
+    part left keeps the tags of the item it is part of.
+
+    >>> subtract_tagged([(0, 10, "a"), (10, 20, "b")], [(5, 15)])
+    [(0, 5, 'a'), (15, 20, 'b')]
+    """
+    result: list[Any] = []
     index = 0
-    for start, end in normal:
+    for item in items:
+        start, end = item[0], item[1]
+        tags = item[2:]
         while index < len(removed) and removed[index][1] <= start:
             index += 1
         position = start
@@ -217,13 +231,13 @@ def subtract(normal: IntervalSet, removed: IntervalSet) -> IntervalSet:
         while probe < len(removed) and removed[probe][0] < end:
             cut_start, cut_end = removed[probe]
             if cut_start > position:
-                result.append((position, cut_start))
+                result.append((position, cut_start, *tags))
             position = max(position, cut_end)
             if cut_end >= end:
                 break
             probe += 1
         if position < end:
-            result.append((position, end))
+            result.append((position, end, *tags))
     return result
 
 

@@ -153,6 +153,12 @@ async def post_beacons(request: Request) -> Response:
 async def preflight_beacons(request: Request) -> Response:
     """CORS preflight (for a tracker that sends ``application/json``; ``text/plain`` and
     ``sendBeacon`` need none). It carries no token, so any tenant's origins admit it."""
+    return await preflight(request, methods="POST, OPTIONS", allow_headers="Content-Type")
+
+
+async def preflight(request: Request, *, methods: str, allow_headers: str) -> Response:
+    """A CORS preflight's answer: allowed for an origin some tenant allows (a preflight
+    carries no token, so it cannot say which)."""
     services: Services = request.app.state.services
     origin = request.headers.get("origin")
     if origin is None or not await run_in_threadpool(services.directory.is_origin_known, origin):
@@ -161,8 +167,8 @@ async def preflight_beacons(request: Request) -> Response:
         )
     headers = {
         **cors_headers(origin),
-        "Access-Control-Allow-Methods": "POST, OPTIONS",
-        "Access-Control-Allow-Headers": "Content-Type",
+        "Access-Control-Allow-Methods": methods,
+        "Access-Control-Allow-Headers": allow_headers,
         "Access-Control-Max-Age": "600",
     }
     return Response(status_code=204, headers=headers)

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from vodwatch.api.auth import Incoming
-from vodwatch.api.beacons import cors_headers
+from vodwatch.api.beacons import cors_headers, preflight
 from vodwatch.api.incoming import Services, read_incoming
 from vodwatch.api.openapi import responses
 from vodwatch.api.responses import error_response, success
@@ -100,19 +100,7 @@ async def get_progress(request: Request) -> Response:
 @router.options(PATH, include_in_schema=False)
 async def preflight_progress(request: Request) -> Response:
     """CORS preflight: a page reads progress with an ``Authorization`` header."""
-    services: Services = request.app.state.services
-    origin = request.headers.get("origin")
-    if origin is None or not await run_in_threadpool(services.directory.is_origin_known, origin):
-        return error_response(
-            OriginNotAllowed(f"origin {origin} is not allowed"), {"Vary": "Origin"}
-        )
-    headers = {
-        **cors_headers(origin),
-        "Access-Control-Allow-Methods": "GET, OPTIONS",
-        "Access-Control-Allow-Headers": "Authorization",
-        "Access-Control-Max-Age": "600",
-    }
-    return Response(status_code=204, headers=headers)
+    return await preflight(request, methods="GET, OPTIONS", allow_headers="Authorization")
 
 
 def read_progress(services: Services, incoming: Incoming) -> dict[str, Any]:
