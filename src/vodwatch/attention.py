@@ -18,10 +18,11 @@ visible tab at normal speed keeps none.
 """
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vodwatch.formats import seconds_to_ms
 from vodwatch.intervals import (
     Interval,
     IntervalSet,
@@ -30,6 +31,7 @@ from vodwatch.intervals import (
     normalize,
     subtract,
     subtract_tagged,
+    union,
 )
 
 SPEED_CAP = 1000.0  # beyond any maxRate (at most 16): speeds are stored up to this
@@ -83,14 +85,12 @@ def rules_for(
     required ranges given in seconds, as written in the PUT."""
     return Rules(
         threshold=defaults.threshold if threshold is None else threshold,
-        required_ranges=tuple((_ms(start), _ms(end)) for start, end in required_ranges_s or ()),
+        required_ranges=tuple(
+            (seconds_to_ms(start), seconds_to_ms(end)) for start, end in required_ranges_s or ()
+        ),
         max_rate=defaults.max_rate if max_rate is None else max_rate,
         visible_only=defaults.visible_only if visible_only is None else visible_only,
     )
-
-
-def _ms(seconds: float) -> int:
-    return int(seconds * 1000 + 0.5)  # formats.seconds_to_ms, for seconds ≥ 0
 
 
 def beacon_speed(rate: float, union_ms: int, played_ms: int) -> float:
@@ -244,6 +244,33 @@ def is_complete(counted_coverage: IntervalSet, duration_ms: int | None, rules: R
     if measure(counted_coverage) * 100 // duration_ms < rules.threshold:
         return False
     return all(_inside(required, counted_coverage) for required in rules.required_ranges)
+
+
+def unite(parts: Iterable[tuple[IntervalSet, Attention]]) -> tuple[IntervalSet, Attention]:
+    """The coverage and attention of several visits together, from each one's own."""
+    coverage: IntervalSet = []
+    attention: Attention = []
+    for part_coverage, part_attention in parts:
+        attention = merge(coverage, attention, part_coverage, part_attention)
+        coverage = union(coverage, part_coverage)
+    return coverage, attention
+
+
+def counted_within(
+    coverage: IntervalSet, attention: Attention, duration_ms: int | None, rules: Rules
+) -> IntervalSet:
+    """``C`` of ``coverage`` inside ``[0, D)`` (all of it when ``D`` is unknown)."""
+    within = clamp(coverage, 0, duration_ms) if duration_ms else coverage
+    return counted(within, attention, rules)
+
+
+def is_completed_by(
+    coverage: IntervalSet, attention: Attention, duration_ms: int | None, rules: Rules
+) -> bool:
+    """SPEC §10's completion of ``coverage`` (not clamped yet); never when ``D`` is unknown."""
+    if not duration_ms:
+        return False
+    return is_complete(counted_within(coverage, attention, duration_ms, rules), duration_ms, rules)
 
 
 def _inside(interval: Interval, normal: IntervalSet) -> bool:

@@ -195,6 +195,19 @@ class ReadBeacons:
         return self.request.is_trusted
 
 
+def is_origin_permitted(services: Services, incoming: Incoming, tenant: Tenant) -> bool:
+    """Whether the request's page may act for ``tenant``: no ``Origin`` (not a browser's
+    cross-origin request), vodwatch's own origin, or one of the tenant's allowed origins."""
+    origin = incoming.headers.get("origin")
+    return (
+        origin is None
+        or is_same_origin(
+            origin, incoming.scheme, incoming.headers.get("host", ""), services.settings.public_url
+        )
+        or is_origin_allowed(origin, tenant.allowed_origins)
+    )
+
+
 def read_beacons(services: Services, incoming: Incoming, cached_only: bool = True) -> ReadBeacons:
     """Authenticate and validate a beacon request, all or nothing; nothing is stored yet.
     With ``cached_only`` it never waits for the database: ``TenantNotCached`` when a tenant
@@ -232,13 +245,7 @@ def read_beacons(services: Services, incoming: Incoming, cached_only: bool = Tru
         for token, count in beacons_per_token.items():
             services.auth.spend_beacons(token, count)
     origin = incoming.headers.get("origin")
-    if (
-        origin is not None
-        and not is_same_origin(
-            origin, incoming.scheme, incoming.headers.get("host", ""), services.settings.public_url
-        )
-        and not is_origin_allowed(origin, tenant.allowed_origins)
-    ):
+    if not is_origin_permitted(services, incoming, tenant):
         raise OriginNotAllowed(
             f"origin {origin} may not send beacons for this tenant: allow it with "
             f"'vodwatch tenant set-origins AUTHKEY {origin}'"

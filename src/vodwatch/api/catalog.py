@@ -14,7 +14,15 @@ from vodwatch.attention import MAX_RATE, MIN_RATE
 from vodwatch.beacon.model import MAX_MEDIA_SECONDS
 from vodwatch.errors import InvalidParameter, NotFound
 from vodwatch.formats import format_duration, seconds_to_ms
-from vodwatch.store.catalog import KEEP, Asset, Keep, SecondsRanges, get_asset, put_asset
+from vodwatch.store.catalog import (
+    KEEP,
+    Asset,
+    Keep,
+    SecondsRanges,
+    get_asset,
+    put_asset,
+    rules_json,
+)
 from vodwatch.store.signed_requests import claim
 from vodwatch.store.tenants import Tenant
 from vodwatch.validation import (
@@ -286,16 +294,5 @@ def render_asset(asset: Asset, tenant: Tenant) -> dict[str, Any]:
         else [list(r) for r in asset.required_ranges],
         "maxRate": asset.max_rate,
         "visibleOnly": asset.visible_only,
-        "effectiveRules": effective_rules_json(asset, tenant),
-    }
-
-
-def effective_rules_json(asset: Asset, tenant: Tenant) -> dict[str, Any]:
-    """``effectiveRules``: required ranges in seconds as written in the PUT."""
-    rules = asset.effective_rules(tenant.defaults)
-    return {
-        "threshold": rules.threshold,
-        "requiredRanges": [list(r) for r in asset.required_ranges or ()],
-        "maxRate": rules.max_rate,
-        "visibleOnly": rules.visible_only,
+        "effectiveRules": rules_json(asset, tenant.defaults),
     }

@@ -13,17 +13,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from vodwatch.api.auth import Incoming
-from vodwatch.api.beacons import cors_headers, preflight
+from vodwatch.api.beacons import cors_headers, is_origin_permitted, preflight
 from vodwatch.api.incoming import Services, read_incoming
 from vodwatch.api.openapi import responses
 from vodwatch.api.responses import error_response, success
-from vodwatch.attention import Attention, counted, is_complete, merge, rules_for
+from vodwatch.attention import counted, is_complete, unite
 from vodwatch.errors import InvalidCredentials, MissingAuth, OriginNotAllowed, VodwatchError
-from vodwatch.intervals import IntervalSet, clamp, measure, union
-from vodwatch.origins import is_origin_allowed, is_same_origin
+from vodwatch.intervals import clamp, measure
 from vodwatch.playback_token import PlaybackClaims
 from vodwatch.store.attempts import find_attempt_visits
-from vodwatch.store.catalog import get_asset
+from vodwatch.store.catalog import effective_rules, get_asset
 from vodwatch.store.events import find_completed
 from vodwatch.store.tenants import Tenant
 
@@ -113,14 +112,8 @@ def read_progress(services: Services, incoming: Incoming) -> dict[str, Any]:
         tenant, claims = services.auth.player(token.strip(), incoming.client, services.clock())
     except MissingAuth as error:  # (not a JWT, no issuer): a bad token all the same
         raise InvalidCredentials(error.message) from None
-    origin = incoming.headers.get("origin")
-    if (
-        origin is not None
-        and not is_same_origin(
-            origin, incoming.scheme, incoming.headers.get("host", ""), services.settings.public_url
-        )
-        and not is_origin_allowed(origin, tenant.allowed_origins)
-    ):
+    if not is_origin_permitted(services, incoming, tenant):
+        origin = incoming.headers.get("origin")
         raise OriginNotAllowed(f"origin {origin} may not read progress for this tenant")
     with services.db.read() as conn:
         return attempt_progress(conn, tenant, claims)
@@ -130,15 +123,11 @@ def attempt_progress(conn: Connection, tenant: Tenant, claims: PlaybackClaims) -
     """The ``data`` of the progress endpoint for the viewer, video and attempt of ``claims``."""
     asset = get_asset(conn, tenant.tenant_id, claims.asset_id)
     duration = (asset.duration_ms if asset else None) or claims.duration_ms
-    rules = asset.effective_rules(tenant.defaults) if asset else rules_for(tenant.defaults)
+    rules = effective_rules(asset, tenant.defaults)
     visits = find_attempt_visits(
         conn, tenant.tenant_id, claims.user_id, claims.asset_id, claims.attempt_id
     )
-    coverage: IntervalSet = []
-    attention: Attention = []
-    for visit in visits:
-        attention = merge(coverage, attention, visit.coverage, visit.attention)
-        coverage = union(coverage, visit.coverage)
+    coverage, attention = unite((visit.coverage, visit.attention) for visit in visits)
     if duration:
         coverage = clamp(coverage, 0, duration)
     counted_coverage = counted(coverage, attention, rules)

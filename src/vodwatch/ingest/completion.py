@@ -15,11 +15,17 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
-from vodwatch.attention import Attention, Defaults, Rules, counted, is_complete, merge, rules_for
+from vodwatch.attention import (
+    Defaults,
+    Rules,
+    counted_within,
+    is_completed_by,
+    unite,
+)
 from vodwatch.ingest.batch import AppliedGroup
-from vodwatch.intervals import IntervalSet, clamp, measure, union
+from vodwatch.intervals import measure
 from vodwatch.store.attempts import find_attempt_visits
-from vodwatch.store.catalog import decode_ranges
+from vodwatch.store.catalog import stored_rules
 from vodwatch.store.events import (
     AttemptKey,
     CompletionEvent,
@@ -107,12 +113,8 @@ def _read_rules(conn: Connection, tenant_id: int, asset_ids: list[str]) -> dict[
         defaults = Defaults(
             row.tenant_threshold, row.tenant_max_rate, bool(row.tenant_visible_only)
         )
-        rules = rules_for(
-            defaults,
-            row.completion_threshold,
-            decode_ranges(row.required_ranges),
-            row.max_rate,
-            None if row.visible_only is None else bool(row.visible_only),
+        rules = stored_rules(
+            defaults, row.completion_threshold, row.required_ranges, row.max_rate, row.visible_only
         )
         found[row.asset_id] = VideoRules(rules, row.duration_ms, row.title, row.authkey)
     return found
@@ -143,7 +145,9 @@ def emit_completions(
         pair = applied.pairs_after.get(key)
         if pair_video is None or pair is None or not pair_video.duration_ms:
             continue
-        if not _completes(pair.coverage, pair.attention, pair_video):
+        if not is_completed_by(
+            pair.coverage, pair.attention, pair_video.duration_ms, pair_video.rules
+        ):
             continue  # (the usual pair: none of its attempts can be complete)
         tenant_id, user_id, asset_id = key
         candidates += [
@@ -161,15 +165,11 @@ def emit_completions(
         tenant_id, user_id, asset_id, attempt_id = attempt_key
         facts_of = videos[(tenant_id, asset_id)]
         visits = find_attempt_visits(conn, tenant_id, user_id, asset_id, attempt_id)
-        coverage: IntervalSet = []
-        attention: Attention = []
-        for seen in visits:
-            attention = merge(coverage, attention, seen.coverage, seen.attention)
-            coverage = union(coverage, seen.coverage)
-        if not _completes(coverage, attention, facts_of):
-            continue
+        coverage, attention = unite((seen.coverage, seen.attention) for seen in visits)
         duration = facts_of.duration_ms or 0
-        counted_ms = measure(counted(clamp(coverage, 0, duration), attention, facts_of.rules))
+        if not is_completed_by(coverage, attention, duration, facts_of.rules):
+            continue
+        counted_ms = measure(counted_within(coverage, attention, duration, facts_of.rules))
         event_id = new_event_id()
         event = CompletionEvent(
             tenant_id,
@@ -197,15 +197,6 @@ def emit_completions(
         record_completion(conn, event)
         facts.append(("completed", *attempt_key))
     return facts
-
-
-def _completes(coverage: IntervalSet, attention: Attention, video: VideoRules) -> bool:
-    duration = video.duration_ms
-    if not duration:
-        return False
-    return is_complete(
-        counted(clamp(coverage, 0, duration), attention, video.rules), duration, video.rules
-    )
 
 
 def _user_name(conn: Connection, tenant_id: int, user_id: str) -> str:

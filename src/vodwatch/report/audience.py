@@ -13,13 +13,12 @@ from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection
 
-from vodwatch.attention import Defaults, Rules
+from vodwatch.attention import Defaults, Rules, is_completed_by
 from vodwatch.errors import NotFound
 from vodwatch.formats import format_visit_time
 from vodwatch.report.insights import (
     add_titles,
     collect_video_summaries,
-    is_done,
     render_pair,
     render_visit,
     tally_retention,
@@ -228,7 +227,7 @@ def build_viewer_videos(
     completed = 0
     for pair in pairs:
         video = videos.get(pair.asset_id) or VideoFacts(pair.asset_id, "", None, None)
-        completed += is_done(
+        completed += is_completed_by(
             pair.coverage, pair.attention, video.duration_ms, video.rules(defaults)
         )
     rows = []

@@ -9,21 +9,19 @@ from typing import Any
 from sqlalchemy import Connection
 
 from vodwatch.attention import (
-    Attention,
     Defaults,
     Rules,
     counted,
-    is_complete,
-    merge,
-    rules_for,
+    is_completed_by,
     uncounted,
+    unite,
 )
 from vodwatch.errors import InvalidParameter, NotFound
-from vodwatch.intervals import IntervalSet, clamp, union
+from vodwatch.intervals import clamp
 from vodwatch.playback_token import ATTEMPT_ID_RULE, is_attempt_id
 from vodwatch.report.params import merge_parameters
 from vodwatch.store.attempts import AttemptVisit, find_attempt_visits
-from vodwatch.store.catalog import get_asset
+from vodwatch.store.catalog import effective_rules, get_asset, rules_json
 from vodwatch.store.events import completions_of
 from vodwatch.validation import require_identifier
 
@@ -70,13 +68,8 @@ def build_audit(
         )
     asset = get_asset(conn, tenant_id, query.asset_id)
     duration = asset.duration_ms if asset else None
-    rules = asset.effective_rules(defaults) if asset else rules_for(defaults)
-    rules_json = {
-        "threshold": rules.threshold,
-        "requiredRanges": [list(r) for r in (asset.required_ranges if asset else None) or ()],
-        "maxRate": rules.max_rate,
-        "visibleOnly": rules.visible_only,
-    }
+    rules = effective_rules(asset, defaults)
+    shown_rules = rules_json(asset, defaults)
     done = completions_of(conn, tenant_id, query.user_id, query.asset_id)
     by_attempt: dict[str, list[AttemptVisit]] = {}
     for visit in found:  # newest first, as found
@@ -84,17 +77,12 @@ def build_audit(
     attempts = []
     for attempt_id in sorted(by_attempt):
         visits = by_attempt[attempt_id]
-        coverage: IntervalSet = []
-        attention: Attention = []
-        for visit in visits:
-            attention = merge(coverage, attention, visit.coverage, visit.attention)
-            coverage = union(coverage, visit.coverage)
-        within = clamp(coverage, 0, duration) if duration else coverage
+        coverage, attention = unite((visit.coverage, visit.attention) for visit in visits)
         attempts.append(
             {
                 "attemptId": attempt_id,
-                "rules": rules_json,
-                "completed": is_complete(counted(within, attention, rules), duration, rules),
+                "rules": shown_rules,
+                "completed": is_completed_by(coverage, attention, duration, rules),
                 "completedAt": None if attempt_id not in done else done[attempt_id] // 1000,
                 "visits": [_visit(visit, duration, rules) for visit in visits],
             }

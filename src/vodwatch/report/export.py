@@ -17,13 +17,13 @@ from typing import IO, Literal
 import xlsxwriter
 from sqlalchemy import Connection
 
-from vodwatch.attention import Defaults, rules_for
+from vodwatch.attention import Defaults, is_completed_by
 from vodwatch.errors import InvalidParameter
 from vodwatch.formats import format_visit_radio, format_visit_time
 from vodwatch.intervals import IntervalSet
-from vodwatch.report.insights import is_completed, is_done
+from vodwatch.report.insights import is_completed
 from vodwatch.report.params import ReportQuery
-from vodwatch.store.catalog import decode_ranges
+from vodwatch.store.catalog import stored_rules
 from vodwatch.store.reports import StreamRow, stream_viewer_videos, stream_visits
 
 ExportFormat = Literal["csv", "xlsx"]
@@ -99,15 +99,8 @@ def export_row(row: StreamRow, defaults: Defaults) -> ExportRow:
             covered, duration_ms, defaults.threshold if threshold is None else threshold
         )
     else:
-        required, max_rate, visible_only = rule_columns
-        rules = rules_for(
-            defaults,
-            threshold,
-            decode_ranges(required),
-            max_rate,
-            None if visible_only is None else bool(visible_only),
-        )
-        completed = is_done(coverage, attention, duration_ms, rules)
+        rules = stored_rules(defaults, threshold, *rule_columns)
+        completed = is_completed_by(coverage, attention, duration_ms, rules)
     return (
         user_id,
         user_name,

@@ -15,7 +15,15 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection
 
-from vodwatch.attention import Attention, Defaults, Rules, counted, is_complete
+from vodwatch.attention import (
+    Attention,
+    Defaults,
+    Rules,
+    counted,
+    counted_within,
+    is_complete,
+    is_completed_by,
+)
 from vodwatch.errors import InvalidParameter, NotFound
 from vodwatch.formats import format_duration, format_visit_radio, format_visit_time
 from vodwatch.intervals import IntervalSet, clamp, measure
@@ -96,31 +104,13 @@ def is_completed(covered_ms: int, duration_ms: int | None, threshold: int) -> bo
     return bool(duration_ms) and percent(covered_ms, duration_ms) >= threshold
 
 
-def effective_threshold(video: VideoFacts | None, tenant_threshold: int) -> int:
-    if video is None or video.completion_threshold is None:
-        return tenant_threshold
-    return video.completion_threshold
-
-
 def counted_ms(
     coverage: IntervalSet, attention: Attention, duration_ms: int | None, rules: Rules
 ) -> int:
     """``|C|``: the counted part of ``U`` (clamped to ``[0, D)``; 0 when ``D`` is unknown)."""
     if not duration_ms:
         return 0
-    return measure(counted(clamped(coverage, duration_ms), attention, rules))
-
-
-def is_done(
-    coverage: IntervalSet, attention: Attention, duration_ms: int | None, rules: Rules
-) -> bool:
-    """SPEC §10's completion: ``floor(100·|C|/D)`` ≥ the threshold and every required range in
-    ``C``; never when ``D`` is unknown."""
-    if not duration_ms:
-        return False
-    return is_complete(
-        counted(clamped(coverage, duration_ms), attention, rules), duration_ms, rules
-    )
+    return measure(counted_within(coverage, attention, duration_ms, rules))
 
 
 def bucket_bounds(duration_ms: int, buckets: int) -> list[int]:
@@ -361,7 +351,7 @@ def summarize_videos(
         summary.watch_ms += pair.watch_ms
         summary.covered_ms += covered
         summary.counted_ms += counted_ms(pair.coverage, pair.attention, duration, summary.rules)
-        summary.completed += is_done(pair.coverage, pair.attention, duration, summary.rules)
+        summary.completed += is_completed_by(pair.coverage, pair.attention, duration, summary.rules)
         summary.last_visit_ms = max(summary.last_visit_ms, pair.latest_started_at_ms)
     return list(summaries.values())
 
@@ -445,7 +435,7 @@ def summarize_totals(
         )
         # Out with what sum_videos counted (a pair without attention, its stored measure against
         # the threshold, as it compares them), in with the pair's completion as SPEC §10 has it.
-        summary.completed += is_done(pair.coverage, pair.attention, duration, summary.rules)
+        summary.completed += is_completed_by(pair.coverage, pair.attention, duration, summary.rules)
         summary.completed -= (
             not pair.attention and 100 * pair.covered_ms >= summary.threshold * duration
         )

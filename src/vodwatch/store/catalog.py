@@ -39,6 +39,40 @@ class Asset:
         )
 
 
+def effective_rules(asset: Asset | None, defaults: Defaults) -> Rules:
+    """The rules in force for a video (one the catalog does not know: the tenant's)."""
+    return asset.effective_rules(defaults) if asset is not None else rules_for(defaults)
+
+
+def rules_json(asset: Asset | None, defaults: Defaults) -> dict[str, object]:
+    """``effectiveRules`` as GET media shows them: required ranges in seconds, as written."""
+    rules = effective_rules(asset, defaults)
+    return {
+        "threshold": rules.threshold,
+        "requiredRanges": [list(r) for r in (asset.required_ranges if asset else None) or ()],
+        "maxRate": rules.max_rate,
+        "visibleOnly": rules.visible_only,
+    }
+
+
+def stored_rules(
+    defaults: Defaults,
+    threshold: int | None,
+    required_ranges: str | None,
+    max_rate: float | None,
+    visible_only: object,
+) -> Rules:
+    """A video's rules in force from its catalog columns as stored (ranges as JSON, the
+    boolean as the driver gives it: SQLite says 0 or 1)."""
+    return rules_for(
+        defaults,
+        threshold,
+        decode_ranges(required_ranges),
+        max_rate,
+        None if visible_only is None else bool(visible_only),
+    )
+
+
 def encode_ranges(ranges: SecondsRanges | None) -> str | None:
     return None if ranges is None else json.dumps([list(r) for r in ranges])
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Connection, and_, case, cast, func, or_, select
 
-from vodwatch.attention import Attention, Defaults, Rules, merge, rules_for
+from vodwatch.attention import Attention, Defaults, Rules, merge, rules_for, unite
 from vodwatch.intervals import IntervalSet, union
 from vodwatch.store.catalog import SecondsRanges, decode_ranges
 from vodwatch.store.reports import asset_condition
@@ -91,6 +91,32 @@ class VisitFacts:
     attention: Attention = field(default_factory=list)
 
 
+# A pair as the rollup holds it: what ``_rollup_pair`` takes, in this order.
+_ROLLUP_PAIR = (
+    viewer_videos.c.user_id,
+    viewer_videos.c.asset_id,
+    viewer_videos.c.watch_ms,
+    viewer_videos.c.visit_count,
+    viewer_videos.c.latest_started_at_ms,
+    viewer_videos.c.coverage,
+    viewer_videos.c.attention,
+)
+
+
+def _rollup_pair(
+    user_id: str, asset_id: str, watch: int, count: int, latest: int, coverage: str, attention: str
+) -> Pair:
+    return Pair(
+        user_id,
+        asset_id,
+        watch,
+        count,
+        latest,
+        decode_intervals(coverage),
+        decode_attention(attention),
+    )
+
+
 def find_pairs(
     conn: Connection,
     tenant_id: int,
@@ -111,29 +137,8 @@ def find_pairs(
             conditions.append(table.user_id == user_id)
         if video_info is not None:
             conditions.append(asset_condition(conn, tenant_id, video_info, table.asset_id))
-        rows = conn.execute(
-            select(
-                table.user_id,
-                table.asset_id,
-                table.watch_ms,
-                table.visit_count,
-                table.latest_started_at_ms,
-                table.coverage,
-                table.attention,
-            ).where(*conditions)
-        )
-        return [
-            Pair(
-                user,
-                asset,
-                watch,
-                count,
-                latest,
-                decode_intervals(coverage),
-                decode_attention(attention),
-            )
-            for user, asset, watch, count, latest, coverage, attention in rows
-        ]
+        rows = conn.execute(select(*_ROLLUP_PAIR).where(*conditions))
+        return [_rollup_pair(*row) for row in rows]
     conditions = [visits.c.tenant_id == tenant_id, *time_range.conditions()]
     if asset_id is not None:
         conditions.append(visits.c.asset_id == asset_id)
@@ -272,31 +277,13 @@ def find_video_pairs(
     table = viewer_videos.c
     for chunk in _chunks(users, IDS_PER_QUERY):
         rows = conn.execute(
-            select(
-                table.user_id,
-                table.watch_ms,
-                table.visit_count,
-                table.latest_started_at_ms,
-                table.coverage,
-                table.attention,
-            ).where(
+            select(*_ROLLUP_PAIR).where(
                 table.tenant_id == tenant_id,
                 table.user_id.in_(chunk),
                 _off_index(table.asset_id) == asset_id,
             )
         )
-        pairs += [
-            Pair(
-                user,
-                asset_id,
-                watch,
-                count,
-                latest,
-                decode_intervals(coverage),
-                decode_attention(attention),
-            )
-            for user, watch, count, latest, coverage, attention in rows
-        ]
+        pairs += [_rollup_pair(*row) for row in rows]
     return pairs
 
 
@@ -312,11 +299,7 @@ def _off_index(column: ColumnElement[str]) -> ColumnElement[str]:
 
 def _pair_of(user_id: str, asset_id: str, found: Sequence[VisitFacts]) -> Pair:
     """The pair of one viewer's visits of one video, summed as ``find_pairs`` sums them."""
-    coverage: IntervalSet = []
-    attention: Attention = []
-    for visit in found:
-        attention = merge(coverage, attention, visit.coverage, visit.attention)
-        coverage = union(coverage, visit.coverage)
+    coverage, attention = unite((visit.coverage, visit.attention) for visit in found)
     return Pair(
         user_id,
         asset_id,
@@ -341,26 +324,11 @@ def iter_pairs(
         return
     table = viewer_videos.c
     rows = conn.execute(
-        select(
-            table.user_id,
-            table.watch_ms,
-            table.visit_count,
-            table.latest_started_at_ms,
-            table.coverage,
-            table.attention,
-        ).where(table.tenant_id == tenant_id, table.asset_id == asset_id)
+        select(*_ROLLUP_PAIR).where(table.tenant_id == tenant_id, table.asset_id == asset_id)
     )
     for chunk in rows.partitions(COVERAGES_PER_FETCH):
-        for user_id, watch, count, latest, coverage, attention in chunk:
-            yield Pair(
-                user_id,
-                asset_id,
-                watch,
-                count,
-                latest,
-                decode_intervals(coverage),
-                decode_attention(attention),
-            )
+        for row in chunk:
+            yield _rollup_pair(*row)
 
 
 def iter_pair_coverages(
@@ -423,10 +391,11 @@ def find_videos(
     return found
 
 
-def _video_facts(row: Any) -> VideoFacts:
+def _video_facts(row: Any, title: str | None = None) -> VideoFacts:
+    """A video's facts from a row of its catalog columns (``title``: when the row has none)."""
     return VideoFacts(
         row.asset_id,
-        row.title,
+        row.title if title is None else title,
         row.duration_ms,
         row.completion_threshold,
         decode_ranges(row.required_ranges),
@@ -527,15 +496,7 @@ def sum_videos(
     )
     return [
         VideoTotals(
-            VideoFacts(
-                row.asset_id,
-                "",
-                row.duration_ms,
-                row.completion_threshold,
-                decode_ranges(row.required_ranges),
-                row.max_rate,
-                None if row.visible_only is None else bool(row.visible_only),
-            ),
+            _video_facts(row, title=""),
             viewers=row[6],
             visits=row[7],
             watch_ms=row[8],
